@@ -1,0 +1,132 @@
+"""Pure functions: text -> chunks with character spans, sized in the model's own tokens.
+
+Chunks never exceed the token budget (text past the model's limit would be silently cut off),
+overlap by whole sentences where they can, and cut at sentence ends for English and Chinese
+punctuation alike. A sentence longer than the budget is split at whitespace, or between
+characters for scripts without spaces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+"""Returns the number of model tokens of each text, special tokens included."""
+
+# A sentence ends after ., !, ? (Latin, followed by space) or after 。！？；… (CJK, no space
+# needed), or at a line break. Closing quotes/brackets stay with their sentence.
+_SENTENCE_END = re.compile(
+    r"(?:[.!?]+[\"'”’)\]]*(?=\s))|(?:[。！？；…]+[」』”’）)]*)|(?:\n\s*)"
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Character spans of sentences, whitespace trimmed, empty ones dropped."""
+    spans: list[Span] = []
+    position = 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append(Span(position, match.end()))
+        position = match.end()
+    spans.append(Span(position, len(text)))
+    trimmed = []
+    for span in spans:
+        piece = text[span.start : span.end]
+        stripped = piece.strip()
+        if stripped:
+            start = span.start + (len(piece) - len(piece.lstrip()))
+            trimmed.append(Span(start, start + len(stripped)))
+    return trimmed
+
+
+def _split_point(text: str, span: Span) -> int:
+    """A cut near the middle of a span: whitespace if there is some, else between characters."""
+    middle = (span.start + span.end) // 2
+    window = text[span.start : span.end]
+    spaces = [m.start() + span.start for m in re.finditer(r"\s+", window)]
+    if spaces:
+        return min(spaces, key=lambda p: abs(p - middle))
+    return middle
+
+
+def _fit_spans(text: str, spans: list[Span], counts: list[int], budget: int, count: TokenCounter,
+               overhead: int) -> tuple[list[Span], list[int]]:
+    """Bisect any span whose token count is over budget until every piece fits."""
+    out_spans: list[Span] = []
+    out_counts: list[int] = []
+    pending = list(zip(spans, counts, strict=True))[::-1]
+    while pending:
+        span, tokens = pending.pop()
+        if tokens <= budget or span.end - span.start <= 1:
+            out_spans.append(span)
+            out_counts.append(tokens)
+            continue
+        cut = _split_point(text, span)
+        halves = [s for s in (Span(span.start, cut), Span(cut, span.end)) if s.end > s.start]
+        halves = [h for piece in halves for h in sentence_spans_in(text, piece)]
+        if len(halves) < 2:  # cannot split further (e.g. one giant token); keep, model truncates
+            out_spans.append(span)
+            out_counts.append(tokens)
+            continue
+        sizes = [c - overhead for c in count([text[h.start : h.end] for h in halves])]
+        pending.extend(list(zip(halves, sizes, strict=True))[::-1])
+    return out_spans, out_counts
+
+
+def sentence_spans_in(text: str, span: Span) -> list[Span]:
+    piece = text[span.start : span.end]
+    stripped = piece.strip()
+    if not stripped:
+        return []
+    start = span.start + (len(piece) - len(piece.lstrip()))
+    return [Span(start, start + len(stripped))]
+
+
+def chunk_text(text: str, count: TokenCounter, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
+    """Split `text` into chunks of at most `max_tokens` model tokens (specials included)."""
+    spans = sentence_spans(text)
+    if not spans:
+        return []
+    overhead = count([""])[0]
+    budget = max(1, max_tokens - overhead)
+    counts = [c - overhead for c in count([text[s.start : s.end] for s in spans])]
+    spans, counts = _fit_spans(text, spans, counts, budget, count, overhead)
+
+    chunks: list[Chunk] = []
+    first = 0
+    while first < len(spans):
+        last, used = first, 0
+        while last < len(spans) and (last == first or used + counts[last] <= budget):
+            used += counts[last]
+            last += 1
+        # Joined sentences can tokenize differently from their sum; verify and shrink.
+        while last - first > 1:
+            piece = text[spans[first].start : spans[last - 1].end]
+            if count([piece])[0] <= max_tokens:
+                break
+            last -= 1
+        start, end = spans[first].start, spans[last - 1].end
+        chunks.append(Chunk(len(chunks), start, end, text[start:end]))
+        if last >= len(spans):
+            break
+        next_first, carried = last, 0
+        while next_first - 1 > first and carried + counts[next_first - 1] <= overlap_tokens:
+            next_first -= 1
+            carried += counts[next_first]
+        first = next_first
+    return chunks

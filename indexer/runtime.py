@@ -1,0 +1,31 @@
+"""Thread pools, set on purpose before the heavy libraries start.
+
+On 2 cores torch, OpenMP/BLAS and FAISS each default to "all cores" and then fight (a spinning
+BLAS pool after torch tripled one query's latency here). The entry point calls
+`configure_threads` once, before importing numpy, torch or faiss.
+"""
+
+from __future__ import annotations
+
+import os
+
+_ENV_KEYS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def thread_count(requested: int) -> int:
+    return requested or os.cpu_count() or 1
+
+
+def configure_threads(requested: int) -> int:
+    """Size every pool to the same count; returns it. Safe to call again later."""
+    count = thread_count(requested)
+    for key in _ENV_KEYS:
+        os.environ[key] = str(count)
+    # Tokenizers' own pool forks badly under uvicorn/pytest and competes with torch.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import faiss  # torch is sized by the sentence-transformers embedder, only when it is used
+
+    faiss.omp_set_num_threads(count)
+    return count

@@ -1,0 +1,249 @@
+"""Searcher: embed query -> ANN candidates -> exact cosine re-rank -> (fuse with BM25) -> hits.
+
+One Searcher serves one opened index version. It widens its candidate pool until it holds
+enough distinct documents (after collapsing chunks, after filtering), so `k` hits come back
+whenever `k` matching documents exist.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from indexer import ann
+from indexer.analysis import cjk_fraction
+from indexer.config import Settings
+from indexer.embedders import Embedder
+from indexer.errors import NotFound, QueryError
+from indexer.reader import OpenIndex, check_embedder
+from search.filters import Filters, to_sql
+from search.fusion import reciprocal_rank_fusion, score_blend
+from search.keyword import fts_match_expression
+from search.snippets import make_snippet
+
+Mode = Literal["semantic", "keyword", "hybrid"]
+MODES: tuple[Mode, ...] = ("semantic", "keyword", "hybrid")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    k: int = 10
+    offset: int = 0
+    mode: Mode = "hybrid"
+    filters: Filters = field(default_factory=Filters)
+    collapse: bool = True  # one hit per document (its best chunk)
+
+    def validate(self, settings: Settings) -> None:
+        """The one place query parameters are checked (CLI and API alike)."""
+        limits = settings.search
+        if not self.query.strip():
+            raise QueryError("the query is empty")
+        if len(self.query) > limits.max_query_chars:
+            raise QueryError(
+                f"the query is {len(self.query)} characters; the limit is {limits.max_query_chars}"
+            )
+        if not 1 <= self.k <= limits.max_k:
+            raise QueryError(f"k must be between 1 and {limits.max_k}, got {self.k}")
+        if not 0 <= self.offset <= 10 * limits.max_k:
+            raise QueryError(f"offset must be between 0 and {10 * limits.max_k}, got {self.offset}")
+        if self.mode not in MODES:
+            raise QueryError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc_id: str
+    chunk_id: int
+    title: str
+    source: str
+    score: float
+    snippet: str
+    highlights: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: Mode
+    took_ms: float
+    total: int  # documents in the ranked candidate list (an upper bound for paging)
+    hits: list[Hit]
+    embed_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    key: str  # doc id, or chunk id when not collapsing
+    doc_id: str
+    chunk_id: int
+    score: float
+
+
+class Searcher:
+    """Answers queries against one open index version."""
+
+    def __init__(self, index: OpenIndex, embedder: Embedder, settings: Settings) -> None:
+        check_embedder(index.manifest, embedder)
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.metadata_fields = index.store.metadata_fields()
+
+    # -- public -----------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> SearchResult:
+        return self.search_many([request])[0]
+
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
+        """Many queries; their embeddings are computed in one batch."""
+        for request in requests:
+            request.validate(self.settings)
+        started = time.perf_counter()
+        needs_vector = [r.query for r in requests if r.mode != "keyword"]
+        vectors = self.embed_queries(needs_vector) if needs_vector else {}
+        embed_ms = (time.perf_counter() - started) * 1000 / max(len(requests), 1)
+        results = []
+        for request in requests:
+            one_started = time.perf_counter()
+            ranked = self._rank(request, vectors.get(request.query))
+            page = ranked[request.offset : request.offset + request.k]
+            hits = self._hits(page, request.query)
+            took = (time.perf_counter() - one_started) * 1000 + embed_ms
+            results.append(SearchResult(request.query, request.mode, round(took, 2),
+                                        len(ranked), hits, round(embed_ms, 2)))
+        return results
+
+    def similar(self, doc_id: str, k: int) -> list[Hit]:
+        """Documents most like `doc_id`: the mean of its chunk vectors as the query."""
+        if not 1 <= k <= self.settings.search.max_k:
+            raise QueryError(f"k must be between 1 and {self.settings.search.max_k}, got {k}")
+        chunks = self.index.store.chunks_of(doc_id)
+        if not chunks:
+            raise NotFound(f"no document with id {doc_id!r}")
+        centroid = self.index.vectors_for(np.array([c.id for c in chunks], dtype=np.int64)).mean(axis=0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+        ranked = [r for r in self._dense(centroid, k + 1, Filters(), True) if r.doc_id != doc_id]
+        title = self.index.store.document(doc_id)
+        return self._hits(ranked[:k], title.title if title else "")
+
+    def embed_queries(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Query vectors, from an LRU cache where seen before; misses embedded in one batch."""
+        size = self.settings.server.cache_size
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed_queries(missing), strict=True):
+                self._cache[text] = vector
+        out = {}
+        for text in texts:
+            out[text] = self._cache[text]
+            self._cache.move_to_end(text)
+        while len(self._cache) > size:
+            self._cache.popitem(last=False)
+        return out
+
+    # -- ranking ----------------------------------------------------------------------
+    def _rank(self, request: SearchRequest, vector: np.ndarray | None) -> list[_Ranked]:
+        need = request.offset + request.k
+        if request.mode == "semantic":
+            assert vector is not None
+            return self._dense(vector, need, request.filters, request.collapse)
+        if request.mode == "keyword":
+            return self._keyword(request.query, need, request.filters, request.collapse)
+        assert vector is not None
+        return self._hybrid(request, vector, need)
+
+    def _allowed(self, filters: Filters) -> list[int] | None:
+        if not filters:
+            return None
+        sql, params = to_sql(filters)
+        return self.index.store.chunk_ids_where(sql, params)
+
+    def _dense(self, vector: np.ndarray, need: int, filters: Filters, collapse: bool) -> list[_Ranked]:
+        allowed = self._allowed(filters)
+        available = self.index.ann.ntotal if allowed is None else len(allowed)
+        if available == 0:
+            return []
+        pool = min(available, max(need * self.settings.search.oversample, 16))
+        while True:
+            hits = ann.search_index(self.index.ann, vector[None, :], pool, self.settings.index, allowed)
+            ids = hits.ids[0][hits.ids[0] >= 0]
+            exact = self.index.vectors_for(ids) @ vector  # re-rank on full-precision vectors
+            order = np.argsort(-exact, kind="stable")
+            docs = self.index.store.chunk_documents(ids.tolist())
+            ranked = _collapse(
+                [_Ranked("", docs[int(ids[i])], int(ids[i]), float(exact[i])) for i in order], collapse
+            )
+            if len(ranked) >= need or pool >= available:
+                return ranked
+            pool = min(available, pool * 4)
+
+    def _keyword(self, query: str, need: int, filters: Filters, collapse: bool) -> list[_Ranked]:
+        match = fts_match_expression(query)
+        if match is None:
+            return []
+        sql, params = to_sql(filters) if filters else (None, [])
+        pool = max(need * self.settings.search.oversample, 16)
+        while True:
+            rows = self.index.store.keyword_search(match, pool, sql, params)
+            docs = self.index.store.chunk_documents([cid for cid, _ in rows])
+            ranked = _collapse([_Ranked("", docs[cid], cid, score) for cid, score in rows], collapse)
+            if len(ranked) >= need or len(rows) < pool:
+                return ranked
+            pool *= 4
+
+    def dense_weight(self, query: str) -> float:
+        """How much to trust the embedder on this query: an English-only model cannot read CJK."""
+        if self.embedder.multilingual:
+            return 1.0
+        return 1.0 - cjk_fraction(query)
+
+    def _hybrid(self, request: SearchRequest, vector: np.ndarray, need: int) -> list[_Ranked]:
+        depth = max(need, self.settings.search.candidates)
+        dense = self._dense(vector, depth, request.filters, request.collapse)
+        keyword = self._keyword(request.query, depth, request.filters, request.collapse)
+        dense_weight = self.dense_weight(request.query)
+        best: dict[str, _Ranked] = {r.key: r for r in reversed(keyword)}
+        best.update((r.key, r) for r in reversed(dense))
+        search = self.settings.search
+        if search.fusion == "rrf":
+            fused = reciprocal_rank_fusion(
+                [([r.key for r in dense], dense_weight), ([r.key for r in keyword], 1.0)], search.rrf_k
+            )
+        else:
+            fused = score_blend({r.key: r.score for r in dense}, {r.key: r.score for r in keyword},
+                                dense_weight * search.blend_alpha, 1.0 - search.blend_alpha)
+        order = sorted(fused, key=lambda key: -fused[key])
+        return [_Ranked(key, best[key].doc_id, best[key].chunk_id, fused[key]) for key in order]
+
+    # -- presentation -----------------------------------------------------------------
+    def _hits(self, page: Sequence[_Ranked], query: str) -> list[Hit]:
+        store = self.index.store
+        chunks = store.chunks(r.chunk_id for r in page)
+        docs = store.documents(r.doc_id for r in page)
+        width = self.settings.search.snippet_chars
+        hits = []
+        for r in page:
+            snippet = make_snippet(chunks[r.chunk_id].text, query, width)
+            doc = docs[r.doc_id]
+            hits.append(Hit(r.doc_id, r.chunk_id, doc.title, doc.source, round(r.score, 6),
+                            snippet.text, snippet.highlights))
+        return hits
+
+
+def _collapse(ranked: list[_Ranked], collapse: bool) -> list[_Ranked]:
+    """Keep each document's best chunk (input is best-first) or every chunk keyed by its id."""
+    if not collapse:
+        return [_Ranked(str(r.chunk_id), r.doc_id, r.chunk_id, r.score) for r in ranked]
+    seen: set[str] = set()
+    out = []
+    for r in ranked:
+        if r.doc_id not in seen:
+            seen.add(r.doc_id)
+            out.append(_Ranked(r.doc_id, r.doc_id, r.chunk_id, r.score))
+    return out

@@ -1,0 +1,1 @@
+"""The `semsearch` application: the command line that composes indexer, search and web."""

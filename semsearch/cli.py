@@ -1,0 +1,178 @@
+"""The `semsearch` command: parses arguments, calls the library, prints. No logic of its own.
+
+Global options (`--config`, `--index-dir`, `--model`, `--threads`) work with every command.
+A user mistake prints one line to stderr and exits 1; nothing prints a traceback for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from indexer.config import Settings, load_settings
+from indexer.errors import SemsearchError
+from indexer.runtime import configure_threads
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+def _warn(message: str) -> None:
+    print(f"semsearch: {message}", file=sys.stderr)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="semsearch", description="Index your documents and search them by meaning."
+    )
+    parser.add_argument("--config", type=Path, help="YAML config (default: ./config.yaml if present)")
+    parser.add_argument("--index-dir", type=Path, help="index directory (overrides index_dir)")
+    parser.add_argument("--model", help="embedding model name or path, e.g. multilingual-e5-small")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch/BLAS/FAISS (0 = all cores)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="add new and changed documents, drop vanished ones")
+    index.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    rebuild = commands.add_parser("rebuild", help="build a complete new index and swap it in atomically")
+    rebuild.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                         help="default: the paths the index was built from")
+
+    search = commands.add_parser("search", help="search the index")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=None, help="number of results (default 10)")
+    search.add_argument("--offset", type=int, default=0)
+    search.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default=None)
+    search.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
+                        help="metadata filter; also source=PREFIX|GLOB, modified_after=, modified_before=")
+    search.add_argument("--all-chunks", action="store_true", help="do not collapse to one hit per document")
+    search.add_argument("--json", action="store_true", help="print JSON")
+
+    commands.add_parser("stats", help="what the index holds")
+
+    evaluate = commands.add_parser("eval", help="nDCG/recall/MRR on a BEIR-layout dataset")
+    evaluate.add_argument("dataset", type=Path)
+    evaluate.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default=None)
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--max-queries", type=int, default=0, help="evaluate only the first N queries")
+    evaluate.add_argument("--exact-baseline", action="store_true",
+                          help="also measure exact (flat) search and report the ANN recall gap")
+    evaluate.add_argument("--json", action="store_true")
+
+    serve = commands.add_parser("serve", help="serve the search page and the JSON API")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    config = args.config
+    if config is None and DEFAULT_CONFIG.exists():
+        config = DEFAULT_CONFIG
+    overrides: dict[str, Any] = {"index_dir": args.index_dir, "model.name": args.model,
+                                 "runtime.threads": args.threads}
+    if args.model:  # a model chosen on the command line picks its own backend
+        overrides["model.backend"] = "auto"
+    return load_settings(config, overrides)
+
+
+def _parse_filters(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SemsearchError(f"--filter expects FIELD=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _print_hits(result: Any) -> None:
+    if not result.hits:
+        print(f"no results for {result.query!r}")
+        return
+    for rank, hit in enumerate(result.hits, start=1):
+        print(f"{rank:>2}. {hit.score:.3f}  {hit.title}")
+        print(f"    {hit.source}")
+        print(f"    {hit.snippet}")
+    print(f"({len(result.hits)} of {result.total} in {result.took_ms:.1f} ms, {result.mode})")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    settings = _settings(args)
+    threads = configure_threads(settings.runtime.threads)
+
+    # Imported after the thread pools are sized: these pull in numpy, faiss and torch.
+    from indexer.embedders import create_embedder
+    from indexer.pipeline import Indexer
+
+    if args.command in ("index", "rebuild"):
+        embedder = create_embedder(settings.model, threads)
+        indexer = Indexer(settings, embedder, warn=_warn, progress=sys.stderr.isatty())
+        report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
+        state = "published" if report.published else "unchanged"
+        print(
+            f"{state} {report.version}: +{report.added} added, ~{report.updated} updated, "
+            f"-{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped; "
+            f"{report.documents} documents, {report.chunks} chunks ({report.index_type}); "
+            f"embedded {report.chunks_embedded} chunks in {report.embed_seconds:.1f} s, "
+            f"total {report.seconds:.1f} s"
+        )
+        return 0
+
+    if args.command == "stats":
+        from search.service import index_stats
+
+        stats = index_stats(settings.index_dir)
+        for key, value in stats.items():
+            print(f"{key:>12}: {value}")
+        return 0
+
+    if args.command == "search":
+        from search.service import SearchService
+
+        service = SearchService.open(settings, create_embedder(settings.model, threads))
+        result = service.search_text(
+            args.query, k=args.k, offset=args.offset, mode=args.mode,
+            filters=_parse_filters(args.filter), collapse=not args.all_chunks,
+        )
+        if args.json:
+            print(json.dumps(service.result_json(result), ensure_ascii=False))
+        else:
+            _print_hits(result)
+        return 0
+
+    if args.command == "eval":
+        from search.evaluation import format_report, run_evaluation
+
+        started = time.perf_counter()
+        report = run_evaluation(settings, create_embedder(settings.model, threads), args.dataset,
+                                mode=args.mode or settings.search.mode, split=args.split,
+                                max_queries=args.max_queries, exact_baseline=args.exact_baseline,
+                                warn=_warn, progress=sys.stderr.isatty())
+        report["wall_seconds"] = round(time.perf_counter() - started, 1)
+        print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
+        return 0
+
+    if args.command == "serve":
+        from web.server import serve
+
+        serve(settings, host=args.host or settings.server.host, port=args.port or settings.server.port)
+        return 0
+    raise AssertionError(args.command)  # pragma: no cover - argparse rejects unknown commands
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except SemsearchError as exc:
+        print(f"semsearch: error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        print("semsearch: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

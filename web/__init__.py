@@ -1,0 +1,1 @@
+"""Web: the search page and the JSON API, a thin HTTP adapter over `search`."""
