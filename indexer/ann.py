@@ -89,8 +89,9 @@ def load_index(path: Path) -> faiss.Index:
     return faiss.read_index(str(path))
 
 
-def _search_params(index: faiss.Index, settings: IndexSettings,
-                   selector: faiss.IDSelector | None) -> faiss.SearchParameters | None:
+def _search_params(
+    index: faiss.Index, settings: IndexSettings, selector: faiss.IDSelector | None
+) -> faiss.SearchParameters | None:
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
     if isinstance(inner, faiss.IndexHNSW):
         params = faiss.SearchParametersHNSW()
@@ -107,8 +108,13 @@ def _search_params(index: faiss.Index, settings: IndexSettings,
     return params
 
 
-def search_index(index: faiss.Index, queries: np.ndarray, k: int, settings: IndexSettings,
-                 allowed_ids: Sequence[int] | None = None) -> AnnHits:
+def search_index(
+    index: faiss.Index,
+    queries: np.ndarray,
+    k: int,
+    settings: IndexSettings,
+    allowed_ids: Sequence[int] | None = None,
+) -> AnnHits:
     """Top-k by inner product; `allowed_ids` restricts the search inside FAISS (ID selector)."""
     selector = None
     if allowed_ids is not None:

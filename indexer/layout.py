@@ -91,9 +91,7 @@ class IndexLayout:
         """The live version; IndexNotFound if none has been published yet."""
         name = self.current_name()
         if name is None:
-            raise IndexNotFound(
-                f"no index in {self.index_dir}: run `semsearch index PATH` first"
-            )
+            raise IndexNotFound(f"no index in {self.index_dir}: run `semsearch index PATH` first")
         version = VersionPaths(self.versions_dir / name)
         if not version.manifest.exists():
             raise IndexNotFound(f"index version {name} in {self.index_dir} is incomplete")
@@ -141,7 +139,7 @@ class IndexLayout:
                 complete.append(path)
             else:
                 shutil.rmtree(path, ignore_errors=True)  # left by a killed build
-        for path in sorted(complete)[:-KEEP_OLD_VERSIONS or None]:
+        for path in sorted(complete)[: -KEEP_OLD_VERSIONS or None]:
             shutil.rmtree(path, ignore_errors=True)
         for stale in self.index_dir.glob("CURRENT.*.tmp"):
             stale.unlink(missing_ok=True)

@@ -67,8 +67,14 @@ def _under(origin: str, root: str) -> bool:
 class Indexer:
     """Builds index versions. Receives its embedder; never constructs one."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, warn: Warn = lambda _m: None,
-                 progress: bool = False, hook: BuildHook = lambda _stage: None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        warn: Warn = lambda _m: None,
+        progress: bool = False,
+        hook: BuildHook = lambda _stage: None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.layout = IndexLayout(settings.index_dir)
@@ -99,6 +105,12 @@ class Indexer:
                         f"nothing to rebuild in {self.layout.index_dir}: give the paths to index"
                     )
             return self._build(None, paths)
+
+    def prepare(self, doc: Document) -> tuple[list[Chunk], list[str]]:
+        """A document's chunks and the exact texts the embedder sees for them."""
+        title, title_tokens = self._title_prefix(doc.title)
+        chunks = self._chunk(doc.text, self.chunk_tokens - title_tokens)
+        return chunks, [_embedding_text(title, c) for c in chunks]
 
     # -- building ---------------------------------------------------------------------
     def _recorded_roots(self) -> list[str]:
@@ -151,8 +163,7 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _plan(self, store: Store, roots: list[str],
-              report: IndexReport) -> tuple[list[_Pending], set[str]]:
+    def _plan(self, store: Store, roots: list[str], report: IndexReport) -> tuple[list[_Pending], set[str]]:
         """Decide what to (re)embed and what to delete, reading only files that changed."""
         known = store.document_hashes()
         seen: set[str] = set()
@@ -199,13 +210,21 @@ class Indexer:
                         continue
                     pending.append(_Pending(doc, origin, stat.st_mtime, old is not None))
         removed = {
-            doc_id for doc_id, (_hash, origin) in known.items()
+            doc_id
+            for doc_id, (_hash, origin) in known.items()
             if doc_id not in seen and any(_under(origin, root) for root in roots)
         }
         return pending, removed
 
-    def _apply(self, store: Store, version: VersionPaths, base: VersionPaths | None,
-               pending: list[_Pending], removed_docs: set[str], report: IndexReport) -> None:
+    def _apply(
+        self,
+        store: Store,
+        version: VersionPaths,
+        base: VersionPaths | None,
+        pending: list[_Pending],
+        removed_docs: set[str],
+        report: IndexReport,
+    ) -> None:
         store.begin()
         dropped: list[int] = []
         for doc_id in removed_docs:
@@ -224,10 +243,9 @@ class Indexer:
             texts: list[str] = []
             for item in group:
                 store.put_document(item.doc, item.origin, item.modified)
-                title, title_tokens = self._title_prefix(item.doc.title)
-                chunks = self._chunk(item.doc.text, self.chunk_tokens - title_tokens)
+                chunks, inputs = self.prepare(item.doc)
                 new_ids.extend(store.add_chunks(item.doc.id, item.doc.title, chunks))
-                texts.extend(_embedding_text(title, c) for c in chunks)
+                texts.extend(inputs)
                 report.updated += item.is_update
                 report.added += not item.is_update
             embed_started = time.perf_counter()
@@ -250,8 +268,7 @@ class Indexer:
         report.chunks = len(ids)
         self.hook("index-written")
 
-    def _base_vectors(self, base: VersionPaths | None,
-                      dropped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _base_vectors(self, base: VersionPaths | None, dropped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if base is None:
             return np.zeros((0, self.embedder.dim), np.float32), np.zeros(0, np.int64)
         ids = np.load(base.vector_ids)
@@ -291,8 +308,11 @@ class Indexer:
             "index_type": report.index_type,
             "documents": report.documents,
             "chunks": report.chunks,
-            "chunking": {"max_tokens": self.chunk_tokens, "overlap_tokens": chunking.overlap_tokens,
-                         "include_title": chunking.include_title},
+            "chunking": {
+                "max_tokens": self.chunk_tokens,
+                "overlap_tokens": chunking.overlap_tokens,
+                "include_title": chunking.include_title,
+            },
             "roots": roots,
         }
 

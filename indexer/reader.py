@@ -20,7 +20,9 @@ def check_embedder(manifest: dict[str, Any], embedder: Embedder) -> None:
     """Refuse to mix vectors from two models: scores would be meaningless."""
     built = manifest["embedder"]
     if (built["backend"], built["model_id"], built["dim"]) != (
-        embedder.backend, embedder.model_id, embedder.dim,
+        embedder.backend,
+        embedder.model_id,
+        embedder.dim,
     ):
         raise ModelMismatch(
             f"this index was built with {built['model_id']} ({built['backend']}, {built['dim']}-d) "

@@ -16,16 +16,24 @@ def thread_count(requested: int) -> int:
     return requested or os.cpu_count() or 1
 
 
-def configure_threads(requested: int) -> int:
-    """Size every pool to the same count; returns it. Safe to call again later."""
+def configure_threads(requested: int, serving_queries: bool = False) -> int:
+    """Size the pools on purpose; returns the thread count for the embedder.
+
+    Indexing gives every pool `requested` threads (0: all cores). Serving single queries gives
+    BLAS and FAISS one thread (the caller passes `runtime.query_threads` for the embedder):
+    their work per query is tiny, and an OpenMP team of two on a busy 2-core machine made one
+    FAISS search of 75 vectors take 8 ms instead of 0.01 ms, and one MiniLM query embedding
+    take 500 ms instead of 16 ms (docs/benchmarks.md).
+    """
     count = thread_count(requested)
+    helpers = 1 if serving_queries else count
     for key in _ENV_KEYS:
-        os.environ[key] = str(count)
+        os.environ[key] = str(helpers)
     # Tokenizers' own pool forks badly under uvicorn/pytest and competes with torch.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import faiss  # torch is sized by the sentence-transformers embedder, only when it is used
 
-    faiss.omp_set_num_threads(count)
+    faiss.omp_set_num_threads(helpers)
     return count

@@ -32,9 +32,11 @@ def highlight_spans(text: str, pattern: re.Pattern[str] | None) -> list[tuple[in
     return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
 
-def make_snippet(text: str, query: str, width: int) -> Snippet:
-    """Up to `width` characters of `text`, centred on the first term match, cut at spaces."""
-    pattern = term_pattern(query)
+def make_snippet(text: str, pattern: re.Pattern[str] | None, width: int) -> Snippet:
+    """Up to `width` characters of `text`, centred on the first term match, cut at spaces.
+
+    `pattern` comes from `term_pattern(query)`, built once per query, not once per hit.
+    """
     text = " ".join(text.split())
     matches = highlight_spans(text, pattern)
     if len(text) <= width:

@@ -32,23 +32,31 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML config (default: ./config.yaml if present)")
     parser.add_argument("--index-dir", type=Path, help="index directory (overrides index_dir)")
     parser.add_argument("--model", help="embedding model name or path, e.g. multilingual-e5-small")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch/BLAS/FAISS (0 = all cores)")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads for indexing (runtime.threads; 0 = all cores)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index = commands.add_parser("index", help="add new and changed documents, drop vanished ones")
     index.add_argument("paths", nargs="+", type=Path, metavar="PATH")
 
     rebuild = commands.add_parser("rebuild", help="build a complete new index and swap it in atomically")
-    rebuild.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                         help="default: the paths the index was built from")
+    rebuild.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="default: the paths the index was built from"
+    )
 
     search = commands.add_parser("search", help="search the index")
     search.add_argument("query")
     search.add_argument("-k", type=int, default=None, help="number of results (default 10)")
     search.add_argument("--offset", type=int, default=0)
     search.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default=None)
-    search.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
-                        help="metadata filter; also source=PREFIX|GLOB, modified_after=, modified_before=")
+    search.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="metadata filter; also source=PREFIX|GLOB, modified_after=, modified_before=",
+    )
     search.add_argument("--all-chunks", action="store_true", help="do not collapse to one hit per document")
     search.add_argument("--json", action="store_true", help="print JSON")
 
@@ -59,8 +67,11 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default=None)
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--max-queries", type=int, default=0, help="evaluate only the first N queries")
-    evaluate.add_argument("--exact-baseline", action="store_true",
-                          help="also measure exact (flat) search and report the ANN recall gap")
+    evaluate.add_argument(
+        "--exact-baseline",
+        action="store_true",
+        help="also measure exact (flat) search and report the ANN recall gap",
+    )
     evaluate.add_argument("--json", action="store_true")
 
     serve = commands.add_parser("serve", help="serve the search page and the JSON API")
@@ -73,8 +84,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     config = args.config
     if config is None and DEFAULT_CONFIG.exists():
         config = DEFAULT_CONFIG
-    overrides: dict[str, Any] = {"index_dir": args.index_dir, "model.name": args.model,
-                                 "runtime.threads": args.threads}
+    overrides: dict[str, Any] = {
+        "index_dir": args.index_dir,
+        "model.name": args.model,
+        "runtime.threads": args.threads,
+    }
     if args.model:  # a model chosen on the command line picks its own backend
         overrides["model.backend"] = "auto"
     return load_settings(config, overrides)
@@ -104,7 +118,9 @@ def _print_hits(result: Any) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     settings = _settings(args)
-    threads = configure_threads(settings.runtime.threads)
+    serving = args.command in ("search", "serve")
+    runtime = settings.runtime
+    threads = configure_threads(runtime.query_threads if serving else runtime.threads, serving_queries=serving)
 
     # Imported after the thread pools are sized: these pull in numpy, faiss and torch.
     from indexer.embedders import create_embedder
@@ -137,8 +153,12 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         service = SearchService.open(settings, create_embedder(settings.model, threads))
         result = service.search_text(
-            args.query, k=args.k, offset=args.offset, mode=args.mode,
-            filters=_parse_filters(args.filter), collapse=not args.all_chunks,
+            args.query,
+            k=args.k,
+            offset=args.offset,
+            mode=args.mode,
+            filters=_parse_filters(args.filter),
+            collapse=not args.all_chunks,
         )
         if args.json:
             print(json.dumps(service.result_json(result), ensure_ascii=False))
@@ -150,10 +170,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         from search.evaluation import format_report, run_evaluation
 
         started = time.perf_counter()
-        report = run_evaluation(settings, create_embedder(settings.model, threads), args.dataset,
-                                mode=args.mode or settings.search.mode, split=args.split,
-                                max_queries=args.max_queries, exact_baseline=args.exact_baseline,
-                                warn=_warn, progress=sys.stderr.isatty())
+        report = run_evaluation(
+            settings,
+            create_embedder(settings.model, threads),
+            args.dataset,
+            mode=args.mode or settings.search.mode,
+            split=args.split,
+            max_queries=args.max_queries,
+            exact_baseline=args.exact_baseline,
+            warn=_warn,
+            progress=sys.stderr.isatty(),
+            index_dir=args.index_dir,
+        )
         report["wall_seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
         return 0

@@ -1,0 +1,130 @@
+"""The command line as a user (or another tool) runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+COMMANDS = ["index", "rebuild", "search", "stats", "eval", "serve"]
+
+
+def semsearch(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "semsearch", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def fake_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text("index_dir: idx\nmodel:\n  name: hashing\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    out = semsearch(command, "--help").stdout
+    assert "usage: semsearch" in out and command in out
+
+
+def test_global_help_lists_commands() -> None:
+    out = semsearch("--help").stdout
+    for command in COMMANDS:
+        assert command in out
+    for option in ("--config", "--index-dir", "--model"):
+        assert option in out
+
+
+def test_index_search_stats_round_trip(fake_config: Path, small_corpus: Path, tmp_path: Path) -> None:
+    (small_corpus / "blob.bin").write_bytes(b"\x00\x01binary")
+    out = semsearch("--config", str(fake_config), "index", str(small_corpus))
+    assert "+5 added" in out.stdout and "blob.bin" in out.stderr
+    result = json.loads(
+        semsearch("--config", str(fake_config), "search", "cat mouse barn", "-k", "3", "--json").stdout
+    )
+    assert set(result) >= {"query", "took_ms", "results"}
+    hits = result["results"]
+    assert hits[0]["source"].endswith("cats.txt")
+    assert set(hits[0]) >= {"doc_id", "chunk_id", "title", "source", "score", "snippet"}
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    stats = semsearch("--config", str(fake_config), "stats").stdout
+    for key in ("documents: 5", "chunks", "model", "dimension", "index_type", "size_on_disk", "built_at"):
+        assert key in stats
+    plain = semsearch("--config", str(fake_config), "search", "ham sandwiches").stdout
+    assert "food.md" in plain
+    again = semsearch("--config", str(fake_config), "rebuild").stdout
+    assert again.startswith("published") and "5 documents" in again
+
+
+def test_index_dir_override_beats_config(fake_config: Path, small_corpus: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    semsearch("--config", str(fake_config), "--index-dir", str(other), "index", str(small_corpus))
+    assert (other / "CURRENT").exists() and not (tmp_path / "idx").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "anything"], "no index"),
+        (["index", "/definitely/not/here"], "no such file or folder"),
+        (["--config", "/nope.yaml", "stats"], "config file not found"),
+    ],
+)
+def test_user_mistakes_print_one_line_and_exit_non_zero(
+    fake_config: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    base = [] if args[0] == "--config" else ["--config", str(fake_config)]
+    proc = semsearch(*base, *args, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_out_of_range_k_and_bad_filter(fake_config: Path, small_corpus: Path) -> None:
+    semsearch("--config", str(fake_config), "index", str(small_corpus))
+    for args, message in (
+        ([" "], "query is empty"),
+        (["-k", "0"], "k must be between"),
+        (["-k", "100000"], "k must be between"),
+        (["--filter", "nonsense"], "FIELD=VALUE"),
+        (["--filter", "colour=red"], "unknown filter field"),
+    ):
+        query = [] if args == [" "] else ["cat"]
+        proc = semsearch("--config", str(fake_config), "search", *query, *args, check=False)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+def test_bad_config_value_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("index:\n  type: annoy\n", encoding="utf-8")
+    proc = semsearch("--config", str(path), "stats", check=False)
+    assert proc.returncode == 1 and "index.type" in proc.stderr
+
+
+@pytest.mark.slow
+def test_real_model_end_to_end_from_the_command_line(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "real-idx")
+    semsearch("--index-dir", index_dir, "index", str(small_corpus))
+    for mode in ("semantic", "hybrid"):
+        result = json.loads(
+            semsearch(
+                "--index-dir", index_dir, "search", "kitten hunting rodents", "--mode", mode, "--json"
+            ).stdout
+        )
+        assert result["results"][0]["source"].endswith("cats.txt"), mode

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.errors import NotFound, QueryError
+from indexer.pipeline import Indexer
+from search.service import SearchService
+from search.snippets import make_snippet, term_pattern
+from tests.conftest import SMALL_CORPUS, write_corpus
+
+LONG_DOC = " ".join(f"Paragraph {i} is about glaciers, fjords and cold water." for i in range(40))
+
+
+@pytest.fixture
+def service(make_settings, fake_embedder, tmp_path: Path) -> SearchService:
+    corpus = write_corpus(tmp_path / "docs", {**SMALL_CORPUS, "long.txt": LONG_DOC})
+    settings = make_settings()
+    Indexer(settings, fake_embedder).index([corpus])
+    return SearchService.open(settings, fake_embedder)
+
+
+def test_collapse_gives_one_hit_per_document(service: SearchService) -> None:
+    collapsed = service.search_text("glaciers fjords", k=10, mode="semantic")
+    ids = [h.doc_id for h in collapsed.hits]
+    assert len(ids) == len(set(ids)) == 6
+    chunks = service.search_text("glaciers fjords", k=10, mode="semantic", collapse=False)
+    long_hits = [h for h in chunks.hits if h.doc_id.endswith("long.txt")]
+    assert len(long_hits) > 1 and len({h.chunk_id for h in long_hits}) == len(long_hits)
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+def test_pages_are_consistent_slices(service: SearchService, mode: str) -> None:
+    whole = service.search_text("the cat and the bank", k=4, mode=mode).hits
+    first = service.search_text("the cat and the bank", k=2, mode=mode).hits
+    second = service.search_text("the cat and the bank", k=2, offset=2, mode=mode).hits
+    assert [h.doc_id for h in first + second] == [h.doc_id for h in whole]
+
+
+def test_exact_rerank_scores_are_cosines(service: SearchService) -> None:
+    result = service.search_text("cat mouse barn", k=3, mode="semantic")
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1.0 + 1e-6
+
+
+def test_similar_excludes_the_document_itself(service: SearchService) -> None:
+    doc_id = service.search_text("cat mouse barn", k=1).hits[0].doc_id
+    similar = service.similar(doc_id, 3)
+    assert len(similar) == 3 and doc_id not in [h.doc_id for h in similar]
+    with pytest.raises(NotFound):
+        service.similar("no-such-doc", 3)
+
+
+def test_document_view_has_text_and_chunk_spans(service: SearchService) -> None:
+    doc_id = next(
+        h.doc_id for h in service.search_text("glaciers", k=6).hits if h.doc_id.endswith("long.txt")
+    )
+    doc = service.document(doc_id)
+    assert len(doc["chunks"]) > 1
+    for chunk in doc["chunks"]:
+        assert doc["text"][chunk["start"] : chunk["end"]] == chunk["text"]
+
+
+def test_source_filter_restricts_every_mode(service: SearchService) -> None:
+    for mode in ("semantic", "keyword", "hybrid"):
+        hits = service.search_text("the", k=10, mode=mode, filters={"source": "*/sub/*"}).hits
+        assert hits and all("/sub/" in h.source for h in hits), mode
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": ""}, "empty"),
+        ({"query": "x" * 5000}, "limit"),
+        ({"k": 0}, "k must"),
+        ({"k": 101}, "k must"),
+        ({"offset": -1}, "offset"),
+        ({"mode": "fuzzy"}, "mode"),
+    ],
+)
+def test_bad_requests_are_query_errors(service: SearchService, kwargs: dict, message: str) -> None:
+    args = {"query": "cat", **kwargs}
+    with pytest.raises(QueryError, match=message):
+        service.search_text(**args)
+
+
+def test_snippet_is_centred_on_a_match_and_highlights_it() -> None:
+    text = "Intro words. " * 40 + "The Glaciers of Norway carve fjords. " + "Outro words. " * 40
+    snippet = make_snippet(text, term_pattern("glacier fjord"), 120)
+    assert len(snippet.text) <= 124 and "Glaciers" in snippet.text
+    marked = [snippet.text[a:b] for a, b in snippet.highlights]
+    assert "Glaciers" in marked and "fjords" in marked
+
+
+def test_snippet_highlights_chinese_terms() -> None:
+    snippet = make_snippet("河岸边的柳树在春天发芽。", term_pattern("柳树"), 100)
+    assert [snippet.text[a:b] for a, b in snippet.highlights] == ["柳树"]
+
+
+@pytest.mark.slow
+def test_real_model_ranks_by_meaning(make_settings, real_embedder, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "docs", dict(SMALL_CORPUS))
+    settings = make_settings()
+    Indexer(settings, real_embedder).index([corpus])
+    service = SearchService.open(settings, real_embedder)
+    hits = service.search_text("kitten hunting rodents", k=5, mode="semantic").hits
+    sources = [h.source for h in hits]
+    assert sources[0].endswith("cats.txt")
+    assert sources.index(next(s for s in sources if s.endswith("food.md"))) > 0
+    cat, ham = hits[0].score, next(h.score for h in hits if h.source.endswith("food.md"))
+    assert cat > ham + 0.1
+    money = service.search_text("monetary policy and borrowing costs", k=1, mode="semantic").hits[0]
+    assert money.source.endswith("bank.html")
+
+
+@pytest.mark.slow
+def test_ann_agrees_with_exact_search_on_real_vectors(make_settings, real_embedder, tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parent.parent / "examples" / "corpus"
+    exact = make_settings(index_dir=str(tmp_path / "flat"), index__type="flat")
+    Indexer(exact, real_embedder).index([sample])
+    queries = [q for q in (sample.parent / "queries.txt").read_text("utf-8").splitlines() if q]
+    truth = SearchService.open(exact, real_embedder)
+    for kind in ("hnsw", "ivf"):
+        approx = make_settings(index_dir=str(tmp_path / kind), index__type=kind, index__ivf_nprobe=4)
+        Indexer(approx, real_embedder).index([sample])
+        service = SearchService.open(approx, real_embedder)
+        assert service.searcher().index.manifest["index_type"] == kind
+        for query in queries:
+            want = [h.doc_id for h in truth.search_text(query, k=5, mode="semantic").hits]
+            got = [h.doc_id for h in service.search_text(query, k=5, mode="semantic").hits]
+            assert len(set(want) & set(got)) >= 4, (kind, query)
