@@ -167,8 +167,8 @@ class Indexer:
         """Decide what to (re)embed and what to delete, reading only files that changed."""
         known = store.document_hashes()
         seen: set[str] = set()
+        visited: set[str] = set()
         pending: list[_Pending] = []
-        loader = self.settings.loader
 
         def skip(path: Path, reason: str) -> None:
             report.skipped.append(f"{path}: {reason}")
@@ -176,45 +176,62 @@ class Indexer:
 
         for root in roots:
             try:
-                files = discover_files(Path(root), loader, skip)
+                files = discover_files(Path(root), self.settings.loader, skip)
             except DocumentError as exc:
                 raise SemsearchError(str(exc)) from None
             for path in files:
-                origin = str(path.resolve())
-                stat = path.stat()
-                state = (stat.st_mtime, stat.st_size)
-                previous = store.documents_from(origin)
-                if previous and store.source_state(origin) == state:
-                    seen.update(previous)
-                    report.unchanged += len(previous)
-                    continue
-                try:
-                    docs = read_file(path, loader)
-                except DocumentError as exc:
-                    report.skipped.append(str(exc))
-                    self.warn(f"skipped {exc}")
-                    seen.update(previous)  # an unreadable file keeps what it had
-                    continue
-                store.record_source(origin, *state)
-                for doc in docs:
-                    if doc.id in seen:
-                        self.warn(f"duplicate document id {doc.id!r} in {path}, later copy skipped")
-                        continue
-                    if not doc.text.strip():
-                        self.warn(f"empty document {doc.source}, skipped")
-                        continue
-                    seen.add(doc.id)
-                    old = known.get(doc.id)
-                    if old is not None and old == (doc.content_hash, origin):
-                        report.unchanged += 1
-                        continue
-                    pending.append(_Pending(doc, origin, stat.st_mtime, old is not None))
+                visited.add(str(path.resolve()))
+                pending.extend(self._plan_file(path, store, known, seen, report))
+        for origin in store.source_paths():
+            if origin not in visited and any(_under(origin, root) for root in roots):
+                store.forget_source(origin)
         removed = {
             doc_id
             for doc_id, (_hash, origin) in known.items()
             if doc_id not in seen and any(_under(origin, root) for root in roots)
         }
         return pending, removed
+
+    def _plan_file(
+        self,
+        path: Path,
+        store: Store,
+        known: dict[str, tuple[str, str]],
+        seen: set[str],
+        report: IndexReport,
+    ) -> list[_Pending]:
+        """The documents of one file that need embedding; marks every document it holds as seen."""
+        origin = str(path.resolve())
+        stat = path.stat()
+        state = (stat.st_mtime, stat.st_size)
+        previous = store.documents_from(origin)
+        if previous and store.source_state(origin) == state:
+            seen.update(previous)
+            report.unchanged += len(previous)
+            return []
+        try:
+            docs = read_file(path, self.settings.loader)
+        except DocumentError as exc:
+            report.skipped.append(str(exc))
+            self.warn(f"skipped {exc}")
+            seen.update(previous)  # an unreadable file keeps what it had
+            return []
+        store.record_source(origin, *state)
+        pending = []
+        for doc in docs:
+            if doc.id in seen:
+                self.warn(f"duplicate document id {doc.id!r} in {path}, later copy skipped")
+                continue
+            if not doc.text.strip():
+                self.warn(f"empty document {doc.source}, skipped")
+                continue
+            seen.add(doc.id)
+            old = known.get(doc.id)
+            if old is not None and old == (doc.content_hash, origin):
+                report.unchanged += 1
+                continue
+            pending.append(_Pending(doc, origin, stat.st_mtime, old is not None))
+        return pending
 
     def _apply(
         self,

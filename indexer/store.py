@@ -115,6 +115,9 @@ class Store:
         row = self.db.execute("SELECT mtime, size FROM sources WHERE path = ?", [path]).fetchone()
         return (row[0], row[1]) if row else None
 
+    def source_paths(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM sources")]
+
     def forget_source(self, path: str) -> None:
         self.db.execute("DELETE FROM sources WHERE path = ?", [path])
 

@@ -19,26 +19,31 @@ from indexer.errors import NotFound
 from indexer.layout import IndexLayout
 from indexer.reader import OpenIndex
 from search.filters import parse_filters
-from search.searcher import Hit, SearchRequest, SearchResult, Searcher
+from search.searcher import Hit, Searcher, SearchRequest, SearchResult
+
+
+def describe_index(index: OpenIndex) -> dict[str, Any]:
+    """What `semsearch stats` and `/api/stats` show about one open version."""
+    manifest = index.manifest
+    return {
+        "documents": index.store.count("documents"),
+        "chunks": index.store.count("chunks"),
+        "model": manifest["embedder"]["model_id"],
+        "backend": manifest["embedder"]["backend"],
+        "dimension": manifest["embedder"]["dim"],
+        "index_type": manifest["index_type"],
+        "size_on_disk": f"{index.size_on_disk() / 1e6:.1f} MB",
+        "built_at": manifest["built_at"],
+        "version": index.version.name,
+        "index_dir": str(index.version.root.parent.parent.resolve()),
+    }
 
 
 def index_stats(index_dir: Path) -> dict[str, Any]:
-    """What `semsearch stats` prints; needs no model."""
+    """Stats without a model: opens the live version just for this."""
     index = OpenIndex.open(index_dir)
     try:
-        manifest = index.manifest
-        return {
-            "documents": index.store.count("documents"),
-            "chunks": index.store.count("chunks"),
-            "model": manifest["embedder"]["model_id"],
-            "backend": manifest["embedder"]["backend"],
-            "dimension": manifest["embedder"]["dim"],
-            "index_type": manifest["index_type"],
-            "size_on_disk": f"{index.size_on_disk() / 1e6:.1f} MB",
-            "built_at": manifest["built_at"],
-            "version": index.version.name,
-            "index_dir": str(Path(index_dir).resolve()),
-        }
+        return describe_index(index)
     finally:
         index.close()
 
@@ -83,8 +88,15 @@ class SearchService:
         return True
 
     # -- queries ----------------------------------------------------------------------
-    def request(self, query: str, k: int | None = None, offset: int = 0, mode: str | None = None,
-                filters: Mapping[str, Any] | None = None, collapse: bool = True) -> SearchRequest:
+    def request(
+        self,
+        query: str,
+        k: int | None = None,
+        offset: int = 0,
+        mode: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        collapse: bool = True,
+    ) -> SearchRequest:
         searcher = self.searcher()
         request = SearchRequest(
             query=query,
@@ -97,8 +109,15 @@ class SearchService:
         request.validate(self.settings)
         return request
 
-    def search_text(self, query: str, k: int | None = None, offset: int = 0, mode: str | None = None,
-                    filters: Mapping[str, Any] | None = None, collapse: bool = True) -> SearchResult:
+    def search_text(
+        self,
+        query: str,
+        k: int | None = None,
+        offset: int = 0,
+        mode: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        collapse: bool = True,
+    ) -> SearchResult:
         return self.search_requests([self.request(query, k, offset, mode, filters, collapse)])[0]
 
     def search_requests(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
@@ -119,14 +138,22 @@ class SearchService:
                 raise NotFound(f"no document with id {doc_id!r}")
             chunks = store.chunks_of(doc_id)
         return {
-            "doc_id": doc.id, "title": doc.title, "source": doc.source, "modified": doc.modified,
-            "metadata": doc.metadata, "text": doc.text,
-            "chunks": [{"chunk_id": c.id, "ordinal": c.ordinal, "start": c.start, "end": c.end,
-                        "text": c.text} for c in chunks],
+            "doc_id": doc.id,
+            "title": doc.title,
+            "source": doc.source,
+            "modified": doc.modified,
+            "metadata": doc.metadata,
+            "text": doc.text,
+            "chunks": [
+                {"chunk_id": c.id, "ordinal": c.ordinal, "start": c.start, "end": c.end, "text": c.text}
+                for c in chunks
+            ],
         }
 
     def stats(self) -> dict[str, Any]:
-        return index_stats(self.settings.index_dir)
+        searcher = self.searcher()
+        with self._lock:
+            return describe_index(searcher.index)
 
     @staticmethod
     def hit_json(hit: Hit) -> dict[str, Any]:
@@ -143,4 +170,3 @@ class SearchService:
             "total": result.total,
             "results": [cls.hit_json(h) for h in result.hits],
         }
-

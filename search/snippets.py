@@ -14,9 +14,16 @@ class Snippet:
     highlights: list[tuple[int, int]]  # [start, end) character spans within `text`
 
 
+# Marking "how" and "the" in a snippet helps no reader; they still count for keyword search.
+STOPWORDS = frozenset(
+    "a an and are as at be but by do does for from has have how i in is it its of on or that the "
+    "this to was what when where which who why will with you your".split()
+)
+
+
 def term_pattern(query: str) -> re.Pattern[str] | None:
     """Matches the query's words (whole-word prefix, so 'cat' finds 'cats') and CJK grams."""
-    terms = [t for t in query_terms(query) if len(t) > 1 or not t.isascii()]
+    terms = [t for t in query_terms(query) if (len(t) > 1 or not t.isascii()) and t not in STOPWORDS]
     if not terms:
         return None
     parts = []

@@ -58,6 +58,9 @@ def test_incremental_index_touches_only_what_changed(fake_index) -> None:
     assert report.chunks_embedded == 2  # only the new and the changed file were embedded
     after = chunk_ids_by_doc(settings.index_dir)
     assert food not in after
+    index = OpenIndex.open(settings.index_dir)
+    assert food not in index.store.source_paths() and cats in index.store.source_paths()
+    index.close()
     assert after[space] == before[space], "untouched documents keep their chunk ids"
     assert set(after[cats]).isdisjoint(before[cats])
     service = SearchService.open(settings, embedder)

@@ -93,6 +93,11 @@ def test_snippet_is_centred_on_a_match_and_highlights_it() -> None:
     assert "Glaciers" in marked and "fjords" in marked
 
 
+def test_snippet_does_not_mark_stopwords() -> None:
+    snippet = make_snippet("How the cat caught the mouse", term_pattern("how does the cat hunt"), 100)
+    assert [snippet.text[a:b] for a, b in snippet.highlights] == ["cat"]
+
+
 def test_snippet_highlights_chinese_terms() -> None:
     snippet = make_snippet("河岸边的柳树在春天发芽。", term_pattern("柳树"), 100)
     assert [snippet.text[a:b] for a, b in snippet.highlights] == ["柳树"]

@@ -1,0 +1,157 @@
+"""Request and response bodies of the JSON API, as pydantic models (they also make /docs).
+
+Bodies refuse unknown keys, so a typo such as "querry" is a 422 naming the key rather than a
+silently ignored parameter. Limits that come from the config (max_k, max_query_chars) are
+checked by SearchService, the one place the CLI and the API share.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+Mode = Literal["semantic", "keyword", "hybrid"]
+MAX_BATCH = 64
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """Where in a parsed JSON value a string holds a lone surrogate, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "the body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _lone_surrogate(key, where or "a key") or _lone_surrogate(
+                item, f"{where}.{key}".lstrip(".")
+            )
+            if found:
+                return found
+    if isinstance(value, list):
+        for position, item in enumerate(value):
+            found = _lone_surrogate(item, f"{where}[{position}]")
+            if found:
+                return found
+    return None
+
+
+class SearchBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": "kitten hunting rodents",
+                    "k": 5,
+                    "mode": "hybrid",
+                    "filters": {"category": "animals", "modified_after": "2024-01-01"},
+                }
+            ]
+        },
+    )
+
+    query: str = Field(description="the text to search for")
+    k: int | None = Field(None, description="results to return (1..search.max_k; default search.default_k)")
+    offset: int = Field(0, description="skip this many results (paging)")
+    mode: Mode | None = Field(None, description="semantic, keyword or hybrid (default: search.mode)")
+    filters: dict[str, Any] | None = Field(
+        None,
+        description="flat object: metadata field -> value, plus source (path prefix or glob), "
+        "modified_after / modified_before (YYYY-MM-DD or epoch seconds)",
+    )
+    collapse: bool = Field(True, description="one result per document (its best chunk)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        """JSON may escape half a surrogate pair ("\\ud800"): no text holding one can be searched,
+        stored in SQLite or sent back, so refuse it here instead of failing later."""
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise PydanticCustomError(
+                "unicode",
+                "{where} is not valid Unicode text (a lone surrogate such as \\ud800)",
+                {"where": where},
+            )
+        return data
+
+
+class BatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[SearchBody] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} searches, embedded in one batch"
+    )
+
+
+class HitOut(BaseModel):
+    doc_id: str
+    chunk_id: int
+    title: str
+    source: str
+    score: float
+    snippet: str
+    highlights: list[tuple[int, int]] = Field(
+        description="[start, end) character (code point) offsets of query terms within snippet"
+    )
+
+
+class SearchOut(BaseModel):
+    query: str
+    mode: Mode
+    took_ms: float
+    total: int = Field(description="documents in the ranked candidate list (an upper bound for paging)")
+    results: list[HitOut]
+
+
+class BatchOut(BaseModel):
+    results: list[SearchOut]
+
+
+class SimilarOut(BaseModel):
+    doc_id: str
+    results: list[HitOut]
+
+
+class ChunkOut(BaseModel):
+    chunk_id: int
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    modified: float
+    metadata: dict[str, Any]
+    text: str
+    chunks: list[ChunkOut]
+
+
+class JobOut(BaseModel):
+    job: str
+    state: Literal["queued", "running", "done", "failed"]
+    stage: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    report: dict[str, Any] | None
+    error: str | None
+    warnings: list[str]
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="what went wrong, in words a person can act on")
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    version: str | None = None
+    error: str | None = None

@@ -1,0 +1,32 @@
+"""`semsearch serve`: load the model once, build the app, run uvicorn.
+
+This is the program's edge, so it is where the environment is read: SEMSEARCH_API_TOKEN
+overrides `server.api_token`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from indexer.config import Settings
+from indexer.embedders import create_embedder
+from indexer.runtime import thread_count
+from web.app import create_app
+
+TOKEN_ENV = "SEMSEARCH_API_TOKEN"
+
+
+def api_token(settings: Settings) -> str:
+    return os.environ.get(TOKEN_ENV) or settings.server.api_token
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Blocks until interrupted. One process, one model: uvicorn runs a single worker."""
+    # Loaded before uvicorn starts, so a bad model name fails with one line, not a traceback.
+    # runtime.query_threads: one query is too small to split across cores (docs/benchmarks.md).
+    embedder = create_embedder(settings.model, thread_count(settings.runtime.query_threads))
+    app = create_app(settings, embedder, api_token=api_token(settings))
+    print(f"semsearch: serving {settings.index_dir} on http://{host}:{port}/ (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
