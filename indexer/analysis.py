@@ -2,9 +2,10 @@
 
 FTS5's unicode61 tokenizer splits on spaces and punctuation, which leaves a run of Chinese
 characters as one giant token. Before text reaches FTS5 we rewrite every CJK run as its
-overlapping character bigrams plus unigrams (the classic CJK indexing scheme; see
-docs/decisions.md for the measurement against jieba words), and leave Latin text to FTS5's
-porter stemmer.
+overlapping character bigrams plus unigrams (the classic CJK indexing scheme), and leave
+Latin text to FTS5's porter stemmer. Measured against jieba words on xquad-zh (docs/quality.md):
+bigrams 0.965 nDCG@10, jieba 0.964, jieba search mode 0.961; bigrams need no dictionary and
+still match names and terms a dictionary has never seen.
 """
 
 from __future__ import annotations

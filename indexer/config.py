@@ -68,7 +68,7 @@ class SearchSettings(_Section):
     max_k: int = Field(100, ge=1, le=10_000)
     oversample: int = Field(4, ge=1, le=100)
     mode: Literal["semantic", "keyword", "hybrid"] = "hybrid"
-    fusion: Literal["rrf", "blend"] = "rrf"
+    fusion: Literal["rrf", "blend"] = "blend"
     rrf_k: int = Field(60, ge=1)
     blend_alpha: float = Field(0.5, ge=0, le=1)
     candidates: int = Field(100, ge=10, le=10_000)

@@ -26,8 +26,12 @@ class Filters:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.source or self.metadata or self.modified_after is not None
-                    or self.modified_before is not None)
+        return bool(
+            self.source
+            or self.metadata
+            or self.modified_after is not None
+            or self.modified_before is not None
+        )
 
 
 def parse_time(value: Any, key: str) -> float:

@@ -22,7 +22,7 @@ from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
 from indexer.reader import OpenIndex, check_embedder
 from search.filters import Filters, to_sql
-from search.fusion import reciprocal_rank_fusion, score_blend
+from search.fusion import fused_order, reciprocal_rank_fusion, score_blend
 from search.keyword import fts_match_expression
 from search.snippets import make_snippet, term_pattern
 
@@ -228,14 +228,13 @@ class Searcher:
         best: dict[str, _Ranked] = {r.key: r for r in reversed(keyword)}
         best.update((r.key, r) for r in reversed(dense))
         search = self.settings.search
+        dense_keys, keyword_keys = [r.key for r in dense], [r.key for r in keyword]
         if search.fusion == "rrf":
-            fused = reciprocal_rank_fusion(
-                [([r.key for r in dense], dense_weight), ([r.key for r in keyword], 1.0)], search.rrf_k
-            )
+            fused = reciprocal_rank_fusion([(dense_keys, dense_weight), (keyword_keys, 1.0)], search.rrf_k)
         else:
             fused = score_blend({r.key: r.score for r in dense}, {r.key: r.score for r in keyword},
                                 dense_weight * search.blend_alpha, 1.0 - search.blend_alpha)
-        order = sorted(fused, key=lambda key: -fused[key])
+        order = fused_order(fused, [dense_keys, keyword_keys])
         return [_Ranked(key, best[key].doc_id, best[key].chunk_id, fused[key]) for key in order]
 
     # -- presentation -----------------------------------------------------------------

@@ -120,7 +120,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     settings = _settings(args)
     serving = args.command in ("search", "serve")
     runtime = settings.runtime
-    threads = configure_threads(runtime.query_threads if serving else runtime.threads, serving_queries=serving)
+    threads = configure_threads(
+        runtime.query_threads if serving else runtime.threads, serving_queries=serving
+    )
 
     # Imported after the thread pools are sized: these pull in numpy, faiss and torch.
     from indexer.embedders import create_embedder
