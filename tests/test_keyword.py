@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from indexer.analysis import analyze, cjk_fraction, query_terms
-from indexer.config import Settings
+from indexer.config import load_settings
 from indexer.embedders import HashingEmbedder
 from indexer.errors import QueryError
 from indexer.pipeline import Indexer
@@ -80,12 +79,11 @@ NASTY_QUERIES = [
 ]
 
 
-@pytest.fixture
-def keyword_service(
-    make_settings: Callable[..., Settings], fake_embedder: HashingEmbedder, tmp_path: Path
-) -> SearchService:
+@pytest.fixture(scope="module")
+def keyword_service(tmp_path_factory: pytest.TempPathFactory) -> SearchService:
+    root = tmp_path_factory.mktemp("keyword")
     docs = write_corpus(
-        tmp_path / "docs",
+        root / "docs",
         {
             "cats.txt": "The cat chases the mouse through the barn at night.\n",
             "space.txt": "The telescope photographed a distant galaxy full of young stars.\n",
@@ -96,9 +94,10 @@ def keyword_service(
             "food_zh.txt": "我喜欢加了芥末和泡菜的火腿三明治。\n",
         },
     )
-    settings = make_settings()
-    Indexer(settings, fake_embedder).index([docs])
-    return SearchService.open(settings, fake_embedder)
+    settings = load_settings(None, {"index_dir": str(root / "index")})
+    embedder = HashingEmbedder()
+    Indexer(settings, embedder).index([docs])
+    return SearchService.open(settings, embedder)
 
 
 def _top(service: SearchService, query: str, mode: str = "keyword") -> str | None:
