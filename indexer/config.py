@@ -49,7 +49,8 @@ class IndexSettings(_Section):
     hnsw_ef_construction: int = Field(200, ge=8)
     hnsw_ef_search: int = Field(128, ge=8)
     ivf_nlist: int = Field(0, ge=0)  # 0: 4 * sqrt(n)
-    ivf_nprobe: int = Field(16, ge=1)
+    ivf_nprobe: int = Field(0, ge=0)  # 0: tuned at build time to ivf_target_recall
+    ivf_target_recall: float = Field(0.998, gt=0, le=1)
     pq_m: int = Field(48, ge=1)
     train_sample: int = Field(100_000, ge=1000)
 

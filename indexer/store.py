@@ -91,9 +91,7 @@ class Store:
 
     # -- metadata ---------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [key, json.dumps(value)]
-        )
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [key, json.dumps(value)])
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -125,8 +123,17 @@ class Store:
         self.db.execute(
             "INSERT OR REPLACE INTO documents(id, source, origin, title, content_hash, modified, "
             "metadata, indexed_at, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [doc.id, doc.source, origin, doc.title, doc.content_hash, modified,
-             json.dumps(doc.metadata, default=str, ensure_ascii=False), time.time(), doc.text],
+            [
+                doc.id,
+                doc.source,
+                origin,
+                doc.title,
+                doc.content_hash,
+                modified,
+                json.dumps(doc.metadata, default=str, ensure_ascii=False),
+                time.time(),
+                doc.text,
+            ],
         )
 
     def add_chunks(self, doc_id: str, title: str, chunks: Sequence[Chunk]) -> list[int]:
@@ -219,8 +226,9 @@ class Store:
     def origins(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT origin FROM documents")]
 
-    def keyword_search(self, match: str, limit: int, allowed_sql: str | None = None,
-                       params: Sequence[Any] = ()) -> list[tuple[int, float]]:
+    def keyword_search(
+        self, match: str, limit: int, allowed_sql: str | None = None, params: Sequence[Any] = ()
+    ) -> list[tuple[int, float]]:
         """(chunk id, bm25 score, higher is better) for an FTS5 MATCH expression."""
         where = ""
         if allowed_sql:

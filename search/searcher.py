@@ -116,8 +116,11 @@ class Searcher:
             page = ranked[request.offset : request.offset + request.k]
             hits = self._hits(page, request.query)
             took = (time.perf_counter() - one_started) * 1000 + embed_ms
-            results.append(SearchResult(request.query, request.mode, round(took, 2),
-                                        len(ranked), hits, round(embed_ms, 2)))
+            results.append(
+                SearchResult(
+                    request.query, request.mode, round(took, 2), len(ranked), hits, round(embed_ms, 2)
+                )
+            )
         return results
 
     def similar(self, doc_id: str, k: int) -> list[Hit]:
@@ -232,8 +235,12 @@ class Searcher:
         if search.fusion == "rrf":
             fused = reciprocal_rank_fusion([(dense_keys, dense_weight), (keyword_keys, 1.0)], search.rrf_k)
         else:
-            fused = score_blend({r.key: r.score for r in dense}, {r.key: r.score for r in keyword},
-                                dense_weight * search.blend_alpha, 1.0 - search.blend_alpha)
+            fused = score_blend(
+                {r.key: r.score for r in dense},
+                {r.key: r.score for r in keyword},
+                dense_weight * search.blend_alpha,
+                1.0 - search.blend_alpha,
+            )
         order = fused_order(fused, [dense_keys, keyword_keys])
         return [_Ranked(key, best[key].doc_id, best[key].chunk_id, fused[key]) for key in order]
 
@@ -248,8 +255,17 @@ class Searcher:
         for r in page:
             snippet = make_snippet(chunks[r.chunk_id].text, pattern, width)
             doc = docs[r.doc_id]
-            hits.append(Hit(r.doc_id, r.chunk_id, doc.title, doc.source, round(r.score, 6),
-                            snippet.text, snippet.highlights))
+            hits.append(
+                Hit(
+                    r.doc_id,
+                    r.chunk_id,
+                    doc.title,
+                    doc.source,
+                    round(r.score, 6),
+                    snippet.text,
+                    snippet.highlights,
+                )
+            )
         return hits
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from indexer import ann
 from indexer.config import Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound
@@ -32,6 +33,7 @@ def describe_index(index: OpenIndex) -> dict[str, Any]:
         "backend": manifest["embedder"]["backend"],
         "dimension": manifest["embedder"]["dim"],
         "index_type": manifest["index_type"],
+        "ann": ann.describe(index.ann),
         "size_on_disk": f"{index.size_on_disk() / 1e6:.1f} MB",
         "built_at": manifest["built_at"],
         "version": index.version.name,

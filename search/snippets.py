@@ -5,20 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from indexer.analysis import query_terms
+from indexer.analysis import STOPWORDS, query_terms
 
 
 @dataclass(frozen=True)
 class Snippet:
     text: str
     highlights: list[tuple[int, int]]  # [start, end) character spans within `text`
-
-
-# Marking "how" and "the" in a snippet helps no reader; they still count for keyword search.
-STOPWORDS = frozenset(
-    "a an and are as at be but by do does for from has have how i in is it its of on or that the "
-    "this to was what when where which who why will with you your".split()
-)
 
 
 def term_pattern(query: str) -> re.Pattern[str] | None:

@@ -60,7 +60,7 @@ def test_save_and_load_round_trip(tmp_path) -> None:
         ann.search_index(loaded, vectors[:5], 5, settings).ids
         == ann.search_index(index, vectors[:5], 5, settings).ids
     ).all()
-    assert ann.describe(loaded) == "IndexHNSWFlat"
+    assert ann.describe(loaded) == "IndexHNSWFlat (M 32, efSearch 128)"
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,49 @@ def test_small_collections_still_build_ivf_and_pq() -> None:
     for kind in ("ivf", "ivfpq"):
         index, _ = ann.build_index(vectors, np.arange(60, dtype=np.int64), IndexSettings(type=kind))
         assert index.ntotal == 60
+
+
+def test_probe_recall_curve_matches_what_ivf_search_finds() -> None:
+    vectors = clustered_vectors(4000)
+    ids = np.arange(4000, dtype=np.int64)
+    index, _ = ann.build_index(vectors, ids, IndexSettings(type="ivf", ivf_nprobe=1))
+    rows = np.arange(0, 4000, 40)
+    curve = ann.probe_recall_curve(index, vectors, rows)
+    assert curve.shape == (index.nlist,) and curve[-1] == 1.0
+    assert np.all(np.diff(curve) >= 0)
+    truth = ann.exact_neighbour_rows(vectors, rows)
+    for nprobe in (1, 3, 8):
+        index.nprobe = nprobe
+        _, found = index.search(vectors[rows], ann.TUNING_K + 1)
+        searched = np.mean([len(set(t) & set(f)) / len(t) for t, f in zip(truth, found, strict=True)])
+        assert abs(searched - curve[nprobe - 1]) < 1e-9, nprobe
+
+
+@pytest.mark.parametrize("target", [0.8, 0.95, 0.998])
+def test_nprobe_is_tuned_to_the_smallest_value_reaching_the_target(target: float) -> None:
+    vectors = clustered_vectors(4000)
+    settings = IndexSettings(type="ivf", ivf_nprobe=0, ivf_target_recall=target)
+    index, _ = ann.build_index(vectors, np.arange(4000, dtype=np.int64), settings)
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.choice(4000, size=ann.TUNING_QUERIES, replace=False))
+    curve = ann.probe_recall_curve(index, vectors, rows)
+    tuned = index.nprobe
+    assert curve[tuned - 1] >= target
+    assert tuned == 1 or curve[tuned - 2] < target
+    assert f"nprobe {tuned})" in ann.describe(index)
+
+
+def test_configured_nprobe_overrides_the_tuned_one_at_search_time() -> None:
+    vectors = clustered_vectors(3000)
+    ids = np.arange(3000, dtype=np.int64)
+    index, _ = ann.build_index(vectors, ids, IndexSettings(type="ivf", ivf_target_recall=0.999))
+    queries = normalise(vectors[:40] + 0.2 * np.random.default_rng(2).normal(size=(40, 32)))
+    truth = exact_top(vectors, ids, queries, 10)
+
+    def recall(nprobe: int) -> float:
+        found = ann.search_index(index, queries, 10, IndexSettings(type="ivf", ivf_nprobe=nprobe)).ids
+        return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+
+    assert index.nprobe > 1
+    assert recall(0) >= 0.98  # 0: the nprobe stored in the index at build time
+    assert recall(1) < recall(0)

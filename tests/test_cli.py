@@ -64,7 +64,16 @@ def test_index_search_stats_round_trip(fake_config: Path, small_corpus: Path, tm
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
     stats = semsearch("--config", str(fake_config), "stats").stdout
-    for key in ("documents: 5", "chunks", "model", "dimension", "index_type", "size_on_disk", "built_at"):
+    for key in (
+        "documents: 5",
+        "chunks",
+        "model",
+        "dimension",
+        "index_type",
+        "ann: IndexFlatIP",
+        "size_on_disk",
+        "built_at",
+    ):
         assert key in stats
     plain = semsearch("--config", str(fake_config), "search", "ham sandwiches").stdout
     assert "food.md" in plain

@@ -176,6 +176,17 @@ def test_chinese_query_does_not_match_unrelated_chinese(keyword_service: SearchS
     assert sources == {"river_zh.txt"}
 
 
+def test_stopwords_are_left_out_of_the_match_unless_nothing_else_is_left() -> None:
+    assert fts_match_expression("What is the cat chasing in the barn?") == '"cat" OR "chasing" OR "barn"'
+    assert fts_match_expression("the who") == '"the" OR "who"'
+    assert fts_match_expression("the 利率") == '"利" OR "率" OR "利率"'
+
+
+def test_a_query_of_stopwords_still_finds_documents(keyword_service: SearchService) -> None:
+    assert _top(keyword_service, "through the") == "cats.txt"  # "through" is not a stopword
+    assert _top(keyword_service, "the") is not None
+
+
 def test_query_terms() -> None:
     assert query_terms("Cats, cats AND dogs!") == ["cats", "and", "dogs"]
     assert query_terms("柳树") == ["柳", "树", "柳树"]
