@@ -12,12 +12,12 @@ JSONL/CSV record file; `--limit` keeps the first N records of a JSONL file.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
 import time
 from itertools import islice
 from pathlib import Path
+
+from benchmarks.query_latency import p50_p95, read_queries
 
 
 def first_records(corpus: Path, limit: int, folder: Path) -> Path:
@@ -28,18 +28,6 @@ def first_records(corpus: Path, limit: int, folder: Path) -> Path:
     with corpus.open(encoding="utf-8") as source:
         sample.write_text("".join(islice(source, limit)), encoding="utf-8")
     return sample
-
-
-def query_texts(path: Path | None, n: int) -> list[str]:
-    if path is None:
-        return ["how do plants make energy from light", "太阳能电池如何工作", "river flooding"] * n
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line)["text"] for line in islice(handle, n)]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def measure(model: str, corpus: Path, queries: list[str], threads: int, folder: Path) -> dict[str, float]:
@@ -57,7 +45,8 @@ def measure(model: str, corpus: Path, queries: list[str], threads: int, folder: 
     for text in queries:
         started = time.perf_counter()
         embedder.embed_queries([text])
-        latencies.append((time.perf_counter() - started) * 1000)
+        latencies.append(time.perf_counter() - started)
+    p50, p95 = p50_p95(latencies)
     return {
         "load_s": load_s,
         "documents": report.documents,
@@ -65,8 +54,8 @@ def measure(model: str, corpus: Path, queries: list[str], threads: int, folder: 
         "index_s": report.seconds,
         "chunks_per_s": report.chunks / report.seconds,
         "documents_per_s": report.documents / report.seconds,
-        "query_p50_ms": statistics.median(latencies),
-        "query_p95_ms": percentile(latencies, 0.95),
+        "query_p50_ms": p50 * 1000,
+        "query_p95_ms": p95 * 1000,
     }
 
 
@@ -77,7 +66,7 @@ def main() -> None:
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--models", default="all-MiniLM-L6-v2,multilingual-e5-small")
     parser.add_argument("--limit", type=int, default=0, help="first N records of a JSONL corpus")
-    parser.add_argument("--queries", type=Path, help="queries.jsonl (default: three built-in queries)")
+    parser.add_argument("--queries", type=Path, help="queries.jsonl or .txt (default: examples/queries.txt)")
     parser.add_argument("-n", type=int, default=100, help="queries to embed per model")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -85,7 +74,7 @@ def main() -> None:
     from indexer.runtime import configure_threads
 
     threads = configure_threads(args.threads)
-    queries = query_texts(args.queries, args.n)[: args.n]
+    queries = read_queries(args.queries, args.n)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = first_records(args.corpus, args.limit, Path(tmp))

@@ -32,10 +32,14 @@ def read_queries(path: Path | None, limit: int) -> list[str]:
     return list(dict.fromkeys(lines))[:limit]
 
 
-def millis(samples: list[float]) -> str:
+def p50_p95(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return f"p50 {statistics.median(ordered) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def millis(samples: list[float]) -> str:
+    p50, p95 = p50_p95(samples)
+    return f"p50 {p50 * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
 
 
 def main() -> None:

@@ -64,6 +64,7 @@ def _training_sample(vectors: np.ndarray, size: int) -> np.ndarray:
 
 def build_index(vectors: np.ndarray, ids: np.ndarray, settings: IndexSettings) -> tuple[faiss.Index, str]:
     """Build (and train, if needed) the configured index over `vectors` with `ids`."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # once: FAISS and tuning read it
     n, dim = vectors.shape
     kind = choose_index_type(n, settings)
     metric = faiss.METRIC_INNER_PRODUCT
@@ -87,18 +88,18 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, settings: IndexSettings) -
     else:  # pragma: no cover - config validation makes this unreachable
         raise ValueError(kind)
     if n:
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+        index.add_with_ids(vectors, ids.astype(np.int64))
     if isinstance(index, faiss.IndexIVF):
         index.nprobe = settings.ivf_nprobe or tune_nprobe(index, vectors, settings.ivf_target_recall)
     return index, kind
 
 
 def exact_neighbour_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(len(rows), k) rows of each sampled row's exact top-TUNING_K neighbours, itself excluded."""
+    """(len(rows), k) rows of each sampled row's exact top-TUNING_K neighbours, itself excluded.
+
+    `vectors` is contiguous float32, as build_index passes it."""
     k = min(TUNING_K, len(vectors) - 1)
-    queries = np.ascontiguousarray(vectors[rows], dtype=np.float32)
-    base = np.ascontiguousarray(vectors, dtype=np.float32)
-    _, found = faiss.knn(queries, base, k + 1, faiss.METRIC_INNER_PRODUCT)
+    _, found = faiss.knn(vectors[rows], vectors, k + 1, faiss.METRIC_INNER_PRODUCT)
     return np.stack([neighbours[neighbours != row][:k] for row, neighbours in zip(rows, found, strict=True)])
 
 
@@ -110,10 +111,8 @@ def probe_recall_curve(index: faiss.IndexIVF, vectors: np.ndarray, rows: np.ndar
     """
     neighbours = exact_neighbour_rows(vectors, rows)
     quantizer = index.quantizer
-    base = np.ascontiguousarray(vectors[neighbours.ravel()], dtype=np.float32)
-    _, home = quantizer.search(base, 1)  # the list each neighbour was filed in
-    queries = np.ascontiguousarray(vectors[rows], dtype=np.float32)
-    _, probe_order = quantizer.search(queries, index.nlist)  # lists by closeness to each query
+    _, home = quantizer.search(vectors[neighbours.ravel()], 1)  # the list each neighbour was filed in
+    _, probe_order = quantizer.search(vectors[rows], index.nlist)  # lists by closeness to each query
     position = np.empty_like(probe_order)
     position[np.arange(len(rows))[:, None], probe_order] = np.arange(index.nlist)
     needed = position[np.repeat(np.arange(len(rows)), neighbours.shape[1]), home.ravel()]
