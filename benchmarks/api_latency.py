@@ -22,7 +22,6 @@ import json
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,13 +32,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
-from benchmarks.query_latency import read_queries
+from benchmarks.query_latency import p50_p95, read_queries
 
 
 def percentiles(samples: Sequence[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return f"p50 {statistics.median(ordered) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
+    p50, p95 = p50_p95(list(samples))
+    return f"p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
 
 
 def index_phrases(index_dir: Path, count: int, seed: int = 7) -> list[str]:
