@@ -43,11 +43,11 @@ def percentiles(samples: Sequence[float]) -> str:
 def index_phrases(index_dir: Path, count: int, seed: int = 7) -> list[str]:
     """Distinct 3-7 word phrases (4-12 characters where there are no spaces, as in Chinese) cut
     from the index's own chunks: query-sized, realistic, and never in the cache."""
-    from indexer.reader import OpenIndex
+    from indexer.snapshot import IndexSnapshot
 
-    index = OpenIndex.open(index_dir)
+    index = IndexSnapshot.open(index_dir)
     try:
-        texts = [text for _id, _title, text in index.store.iter_chunk_texts()]
+        texts = [text for _id, _title, text in index.store.iter_chunk_texts(index.generation)]
     finally:
         index.close()
     rng = random.Random(seed)

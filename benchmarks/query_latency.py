@@ -79,7 +79,7 @@ def main() -> None:
         embedder.embed_queries([query])
         embed_times.append(time.perf_counter() - started)
 
-    print(f"index      {args.index_dir} ({index.ann.ntotal} vectors, {index.manifest['index_type']})")
+    print(f"index      {args.index_dir} ({index.vectors.count()} vectors, {index.vectors.describe()})")
     print(f"model      {embedder.model_id}, threads {threads}; {len(queries)} queries")
     print(f"load       {load_s * 1000:9.0f} ms (once per process)")
     print(f"open       {open_s * 1000:9.0f} ms (once per index version)")
@@ -93,7 +93,7 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         print(f"search     {millis(times)}   ({mode}, query vector cached)")
 
-    matrix = np.asarray(index.vectors)
+    matrix = index.vectors.rebuilt_as("flat").segments[0].vectors
     brute = []
     for query in queries:
         started = time.perf_counter()

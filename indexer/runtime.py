@@ -23,7 +23,7 @@ def configure_threads(requested: int, serving_queries: bool = False) -> int:
     BLAS and FAISS one thread (the caller passes `runtime.query_threads` for the embedder):
     their work per query is tiny, and an OpenMP team of two on a busy 2-core machine made one
     FAISS search of 75 vectors take 8 ms instead of 0.01 ms, and one MiniLM query embedding
-    take 500 ms instead of 16 ms (docs/benchmarks.md).
+    take 500 ms instead of 16 ms (docs/decisions.md, "Thread pools on the query path").
     """
     count = thread_count(requested)
     helpers = 1 if serving_queries else count

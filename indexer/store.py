@@ -1,7 +1,13 @@
-"""SQLite schema and access: documents, chunks, the keyword index, and index metadata.
+"""The catalog: one SQLite file holding documents, chunks, the keyword index and staged vectors.
 
-One `Store` is one SQLite file inside one index version directory (see layout.py). It is
-written by exactly one builder and then only read, so readers never see a half-done write.
+Every row of `documents` is one *version* of a document, stamped with the generation that
+published it (`added_gen`) and the one that deleted it (`deleted_gen`). A reader of generation G
+sees exactly the versions with added_gen <= G < deleted_gen, so a writer can add and delete
+rows while servers read: nothing it does is visible until a manifest of a newer generation is
+published (docs/decisions.md, "Segments and the catalog"). Rows a writer has written but not
+published have added_gen NULL ("staged"); with their vectors in `staged_vectors` they are the
+finished work a killed run leaves behind, which the next run reuses instead of re-embedding.
+Chunk rows are never changed once written, so chunk id -> text needs no generation check.
 """
 
 from __future__ import annotations
@@ -14,32 +20,43 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import numpy as np
 
-from indexer.analysis import analyze
 from indexer.chunking import Chunk
 from indexer.documents import Document
 from indexer.errors import IndexNotFound
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_IN_BATCH = 900  # host parameters per IN (...) list, under SQLite's limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sources (
-    path TEXT PRIMARY KEY, mtime REAL NOT NULL, size INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY, source TEXT NOT NULL, origin TEXT NOT NULL, title TEXT NOT NULL,
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL, source TEXT NOT NULL, origin TEXT NOT NULL, title TEXT NOT NULL,
     content_hash TEXT NOT NULL, modified REAL NOT NULL, metadata TEXT NOT NULL,
-    indexed_at REAL NOT NULL, text TEXT NOT NULL);
+    indexed_at REAL NOT NULL, text TEXT NOT NULL,
+    origin_mtime REAL NOT NULL, origin_size INTEGER NOT NULL,
+    added_gen INTEGER, deleted_gen INTEGER);
+CREATE INDEX IF NOT EXISTS documents_id ON documents(id);
 CREATE INDEX IF NOT EXISTS documents_origin ON documents(origin);
+CREATE INDEX IF NOT EXISTS documents_staged ON documents(key) WHERE added_gen IS NULL;
+CREATE INDEX IF NOT EXISTS documents_deleted ON documents(deleted_gen) WHERE deleted_gen IS NOT NULL;
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    doc_key INTEGER NOT NULL REFERENCES documents(key) ON DELETE CASCADE,
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_key);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, body, tokenize='porter unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS staged_vectors (chunk_id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 """
+
+
+def visible(gen: int, alias: str = "d") -> str:
+    """SQL condition: the document version `alias` is part of generation `gen`."""
+    g = int(gen)
+    return f"({alias}.added_gen <= {g} AND ({alias}.deleted_gen IS NULL OR {alias}.deleted_gen > {g}))"
 
 
 @dataclass(frozen=True)
@@ -64,18 +81,41 @@ class StoredChunk:
     text: str
 
 
-class Store:
-    """Typed access to one index version's SQLite file."""
+@dataclass(frozen=True)
+class Version:
+    """One stored version of a document, as the planner needs it."""
 
-    def __init__(self, path: Path, create: bool = False) -> None:
+    key: int
+    id: str
+    content_hash: str
+    origin: str
+    origin_state: tuple[float, int]
+
+
+def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _IN_BATCH):
+        yield items[i : i + _IN_BATCH]
+
+
+def _marks(part: Sequence[Any]) -> str:
+    return ",".join("?" * len(part))
+
+
+class Store:
+    """Typed access to one catalog file. Readers pass the generation they read."""
+
+    def __init__(self, path: Path, create: bool = False, readonly: bool = False) -> None:
         if not create and not path.exists():
-            raise IndexNotFound(f"no index database at {path}")
+            raise IndexNotFound(f"no index catalog at {path}")
         self.path = path
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.db = sqlite_utils.Database(conn)
-        self.db.execute("PRAGMA foreign_keys = ON")
+        self._durable = False
         if create:
-            self.db.enable_wal()
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 10000")
+        if create:
+            self.db.execute("PRAGMA journal_mode = WAL")
             self.db.executescript(_SCHEMA)
             self.set_meta("schema_version", SCHEMA_VERSION)
         else:
@@ -83,11 +123,16 @@ class Store:
             if found != SCHEMA_VERSION:
                 raise IndexNotFound(
                     f"{path} has schema version {found}, this semsearch reads {SCHEMA_VERSION}: "
-                    "run `semsearch rebuild`"
+                    "run `semsearch rebuild PATH`"
                 )
+        if not readonly:
+            self.db.execute("PRAGMA synchronous = NORMAL")  # FULL for the commit that seals
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.db.close()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
 
     # -- metadata ---------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
@@ -97,32 +142,29 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return json.loads(row[0]) if row else default
 
-    # -- writing ----------------------------------------------------------------------
-    def begin(self) -> None:
-        self.db.execute("BEGIN")
+    # -- writing: staging -------------------------------------------------------------
+    def begin(self, durable: bool = False) -> None:
+        """Start a write transaction; `durable` fsyncs it at commit (the commit that seals)."""
+        self._durable = durable
+        if durable:
+            self.db.execute("PRAGMA synchronous = FULL")
+        self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
         self.db.execute("COMMIT")
+        if self._durable:
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._durable = False
 
-    def record_source(self, path: str, mtime: float, size: int) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO sources(path, mtime, size) VALUES (?, ?, ?)", [path, mtime, size]
-        )
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
-    def source_state(self, path: str) -> tuple[float, int] | None:
-        row = self.db.execute("SELECT mtime, size FROM sources WHERE path = ?", [path]).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def source_paths(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT path FROM sources")]
-
-    def forget_source(self, path: str) -> None:
-        self.db.execute("DELETE FROM sources WHERE path = ?", [path])
-
-    def put_document(self, doc: Document, origin: str, modified: float) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO documents(id, source, origin, title, content_hash, modified, "
-            "metadata, indexed_at, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    def stage_document(self, doc: Document, origin: str, modified: float, state: tuple[float, int]) -> int:
+        """Insert an unpublished version of `doc`; returns its key."""
+        cursor = self.db.execute(
+            "INSERT INTO documents(id, source, origin, title, content_hash, modified, metadata, "
+            "indexed_at, text, origin_mtime, origin_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 doc.id,
                 doc.source,
@@ -133,59 +175,187 @@ class Store:
                 json.dumps(doc.metadata, default=str, ensure_ascii=False),
                 time.time(),
                 doc.text,
+                state[0],
+                state[1],
             ],
         )
+        return int(cursor.lastrowid or 0)
 
-    def add_chunks(self, doc_id: str, title: str, chunks: Sequence[Chunk]) -> list[int]:
-        """Insert chunks (and their keyword entries); returns the new chunk ids in order."""
+    def stage_chunks(self, doc_key: int, chunks: Sequence[Chunk]) -> list[int]:
+        """Insert a version's chunks; returns the new chunk ids in order (the keyword index
+        adds its own rows, keyword_index.py)."""
         ids = []
         for chunk in chunks:
             cursor = self.db.execute(
-                'INSERT INTO chunks(doc_id, ordinal, start, "end", text) VALUES (?, ?, ?, ?, ?)',
-                [doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.text],
+                'INSERT INTO chunks(doc_key, ordinal, start, "end", text) VALUES (?, ?, ?, ?, ?)',
+                [doc_key, chunk.ordinal, chunk.start, chunk.end, chunk.text],
             )
-            chunk_id = int(cursor.lastrowid or 0)
-            self.db.execute(
-                "INSERT INTO chunks_fts(rowid, title, body) VALUES (?, ?, ?)",
-                [chunk_id, analyze(title), analyze(chunk.text)],
-            )
-            ids.append(chunk_id)
+            ids.append(int(cursor.lastrowid or 0))
         return ids
 
-    def delete_document(self, doc_id: str) -> list[int]:
-        """Remove a document and its chunks; returns the removed chunk ids."""
-        removed = [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE doc_id = ?", [doc_id])]
-        for chunk_id in removed:
-            self.db.execute("DELETE FROM chunks_fts WHERE rowid = ?", [chunk_id])
-        self.db.execute("DELETE FROM chunks WHERE doc_id = ?", [doc_id])
-        self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
-        return removed
+    def stage_vectors(self, chunk_ids: Sequence[int], vectors: np.ndarray) -> None:
+        rows = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.db.executemany(
+            "INSERT INTO staged_vectors(chunk_id, vector) VALUES (?, ?)",
+            ((int(cid), rows[i].tobytes()) for i, cid in enumerate(chunk_ids)),
+        )
 
-    # -- reading ----------------------------------------------------------------------
-    def document_hashes(self) -> dict[str, tuple[str, str]]:
-        """doc id -> (content hash, origin file)."""
-        rows = self.db.execute("SELECT id, content_hash, origin FROM documents")
-        return {r[0]: (r[1], r[2]) for r in rows}
-
-    def documents_from(self, origin: str) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT id FROM documents WHERE origin = ?", [origin])]
-
-    def count(self, table: str) -> int:
-        return int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
-
-    def document(self, doc_id: str) -> StoredDocument | None:
-        row = self.db.execute(
-            "SELECT id, source, origin, title, content_hash, modified, metadata, text "
-            "FROM documents WHERE id = ?",
-            [doc_id],
-        ).fetchone()
-        if row is None:
-            return None
-        return StoredDocument(*row[:6], json.loads(row[6]), row[7])  # type: ignore[arg-type]
-
-    def chunks_of(self, doc_id: str) -> list[StoredChunk]:
+    def staged_versions(self) -> dict[str, Version]:
+        """Unpublished document versions a previous (killed) run left, by document id."""
         rows = self.db.execute(
-            'SELECT id, doc_id, ordinal, start, "end", text FROM chunks WHERE doc_id = ? ORDER BY ordinal',
+            "SELECT key, id, content_hash, origin, origin_mtime, origin_size FROM documents "
+            "WHERE added_gen IS NULL ORDER BY key"
+        )
+        return {r[1]: Version(r[0], r[1], r[2], r[3], (r[4], r[5])) for r in rows}
+
+    def staged_vectors_of(self, doc_keys: Sequence[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids ascending, their vectors) of the given staged documents."""
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for part in _batches(list(doc_keys)):
+            rows = self.db.execute(
+                "SELECT s.chunk_id, s.vector FROM staged_vectors s JOIN chunks c ON c.id = s.chunk_id "
+                f"WHERE c.doc_key IN ({_marks(part)})",  # noqa: S608
+                list(part),
+            )
+            for chunk_id, blob in rows:
+                ids.append(chunk_id)
+                blobs.append(blob)
+        order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dim)
+        return np.asarray(ids, dtype=np.int64)[order], vectors[order]
+
+    def ids_of(self, doc_keys: Sequence[int]) -> list[str]:
+        """Document ids of the given versions."""
+        out: list[str] = []
+        for part in _batches(list(doc_keys)):
+            rows = self.db.execute(f"SELECT id FROM documents WHERE key IN ({_marks(part)})", list(part))  # noqa: S608
+            out.extend(r[0] for r in rows)
+        return out
+
+    def chunk_ids_of(self, doc_keys: Iterable[int]) -> list[int]:
+        out: list[int] = []
+        for part in _batches(list(doc_keys)):
+            rows = self.db.execute(
+                f"SELECT id FROM chunks WHERE doc_key IN ({_marks(part)})",  # noqa: S608
+                list(part),
+            )
+            out.extend(r[0] for r in rows)
+        return out
+
+    def drop_versions(self, doc_keys: Sequence[int]) -> None:
+        """Physically delete versions (their chunks, keyword rows and staged vectors too)."""
+        for part in _batches(list(doc_keys)):
+            marks = _marks(part)
+            chunk_sql = f"SELECT id FROM chunks WHERE doc_key IN ({marks})"  # noqa: S608
+            self.db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({chunk_sql})", list(part))  # noqa: S608
+            self.db.execute(f"DELETE FROM staged_vectors WHERE chunk_id IN ({chunk_sql})", list(part))  # noqa: S608
+            self.db.execute(f"DELETE FROM chunks WHERE doc_key IN ({marks})", list(part))  # noqa: S608
+            self.db.execute(f"DELETE FROM documents WHERE key IN ({marks})", list(part))  # noqa: S608
+
+    # -- writing: publishing ----------------------------------------------------------
+    def mark_published(self, gen: int, added: Sequence[int], removed: Sequence[int]) -> None:
+        """Stamp staged versions `added` and live versions `removed` with generation `gen`."""
+        for part in _batches(list(added)):
+            self.db.execute(
+                f"UPDATE documents SET added_gen = ? WHERE key IN ({_marks(part)})",  # noqa: S608
+                [gen, *part],
+            )
+        for part in _batches(list(removed)):
+            self.db.execute(
+                f"UPDATE documents SET deleted_gen = ? WHERE key IN ({_marks(part)})",  # noqa: S608
+                [gen, *part],
+            )
+
+    def roll_back_unpublished(self, live_gen: int) -> None:
+        """Undo the marks of a generation that was sealed here but never published."""
+        self.db.execute("UPDATE documents SET added_gen = NULL WHERE added_gen > ?", [live_gen])
+        self.db.execute("UPDATE documents SET deleted_gen = NULL WHERE deleted_gen > ?", [live_gen])
+
+    def clear_published_staging(self) -> None:
+        """Staged vectors of versions that are published now live in vector segments."""
+        self.db.execute(
+            "DELETE FROM staged_vectors WHERE chunk_id IN (SELECT c.id FROM chunks c "
+            "JOIN documents d ON d.key = c.doc_key WHERE d.added_gen IS NOT NULL)"
+        )
+
+    def purge(self, deleted_up_to: int) -> int:
+        """Physically remove versions deleted at or before `deleted_up_to` (no kept generation
+        can see them). Returns how many versions went."""
+        keys = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT key FROM documents WHERE deleted_gen IS NOT NULL AND deleted_gen <= ?",
+                [deleted_up_to],
+            )
+        ]
+        self.drop_versions(keys)
+        return len(keys)
+
+    def optimize_keyword_index(self) -> None:
+        self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+
+    # -- reading: planning ------------------------------------------------------------
+    def live_versions(self, doc_ids: Sequence[str], gen: int) -> dict[str, Version]:
+        """The version of each id that generation `gen` holds (ids it lacks are absent)."""
+        out: dict[str, Version] = {}
+        for part in _batches(list(dict.fromkeys(doc_ids))):
+            rows = self.db.execute(
+                "SELECT key, id, content_hash, origin, origin_mtime, origin_size FROM documents d "
+                f"WHERE id IN ({_marks(part)}) AND {visible(gen)}",  # noqa: S608
+                list(part),
+            )
+            out.update((r[1], Version(r[0], r[1], r[2], r[3], (r[4], r[5]))) for r in rows)
+        return out
+
+    def live_from(self, origin: str, gen: int) -> list[Version]:
+        rows = self.db.execute(
+            "SELECT key, id, content_hash, origin, origin_mtime, origin_size FROM documents d "
+            f"WHERE origin = ? AND {visible(gen)}",  # noqa: S608
+            [origin],
+        )
+        return [Version(r[0], r[1], r[2], r[3], (r[4], r[5])) for r in rows]
+
+    def live_origins_under(self, root: str, sep: str, gen: int) -> set[str]:
+        """Origins of live documents that are `root` itself or inside it."""
+        prefix = root.rstrip(sep) + sep
+        rows = self.db.execute(
+            f"SELECT DISTINCT origin FROM documents d WHERE (origin = ? OR substr(origin, 1, ?) = ?) "
+            f"AND {visible(gen)}",  # noqa: S608
+            [root, len(prefix), prefix],
+        )
+        return {r[0] for r in rows}
+
+    # -- reading: queries -------------------------------------------------------------
+    def count_documents(self, gen: int) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM documents d WHERE {visible(gen)}").fetchone()[0])  # noqa: S608
+
+    def count_chunks(self, gen: int) -> int:
+        sql = f"SELECT count(*) FROM chunks c JOIN documents d ON d.key = c.doc_key WHERE {visible(gen)}"  # noqa: S608
+        return int(self.db.execute(sql).fetchone()[0])
+
+    def document(self, doc_id: str, gen: int) -> StoredDocument | None:
+        return self.documents([doc_id], gen, with_text=True).get(doc_id)
+
+    def documents(
+        self, doc_ids: Iterable[str], gen: int, with_text: bool = False
+    ) -> dict[str, StoredDocument]:
+        ids = list(dict.fromkeys(doc_ids))
+        text = "text" if with_text else "''"
+        out: dict[str, StoredDocument] = {}
+        for part in _batches(ids):
+            rows = self.db.execute(
+                f"SELECT id, source, origin, title, content_hash, modified, metadata, {text} "
+                f"FROM documents d WHERE id IN ({_marks(part)}) AND {visible(gen)}",  # noqa: S608
+                list(part),
+            )
+            out.update((r[0], StoredDocument(*r[:6], json.loads(r[6]), r[7])) for r in rows)
+        return out
+
+    def chunks_of(self, doc_id: str, gen: int) -> list[StoredChunk]:
+        rows = self.db.execute(
+            'SELECT c.id, d.id, c.ordinal, c.start, c."end", c.text FROM chunks c '
+            f"JOIN documents d ON d.key = c.doc_key WHERE d.id = ? AND {visible(gen)} ORDER BY c.ordinal",  # noqa: S608
             [doc_id],
         )
         return [StoredChunk(*r) for r in rows]
@@ -193,87 +363,47 @@ class Store:
     def chunks(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = list(chunk_ids)
         out: dict[int, StoredChunk] = {}
-        for i in range(0, len(ids), 900):
-            part = ids[i : i + 900]
-            marks = ",".join("?" * len(part))
+        for part in _batches(ids):
             rows = self.db.execute(
-                f'SELECT id, doc_id, ordinal, start, "end", text FROM chunks WHERE id IN ({marks})',  # noqa: S608
-                part,
+                'SELECT c.id, d.id, c.ordinal, c.start, c."end", c.text FROM chunks c '
+                f"JOIN documents d ON d.key = c.doc_key WHERE c.id IN ({_marks(part)})",  # noqa: S608
+                list(part),
             )
             out.update((r[0], StoredChunk(*r)) for r in rows)
         return out
 
-    def documents(self, doc_ids: Iterable[str]) -> dict[str, StoredDocument]:
-        ids = list(dict.fromkeys(doc_ids))
-        out: dict[str, StoredDocument] = {}
-        for i in range(0, len(ids), 900):
-            part = ids[i : i + 900]
-            marks = ",".join("?" * len(part))
-            rows = self.db.execute(
-                "SELECT id, source, origin, title, content_hash, modified, metadata, '' "
-                f"FROM documents WHERE id IN ({marks})",  # noqa: S608
-                part,
-            )
-            out.update((r[0], StoredDocument(*r[:6], json.loads(r[6]), r[7])) for r in rows)
-        return out
-
-    def iter_chunk_texts(self) -> Iterator[tuple[int, str, str]]:
-        """(chunk id, document title, chunk text) for every chunk, in id order."""
-        yield from self.db.execute(
-            "SELECT c.id, d.title, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
-        )
-
-    def origins(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT DISTINCT origin FROM documents")]
-
-    def keyword_search(
-        self, match: str, limit: int, allowed_sql: str | None = None, params: Sequence[Any] = ()
-    ) -> list[tuple[int, float]]:
-        """(chunk id, bm25 score, higher is better) for an FTS5 MATCH expression."""
-        where = ""
-        if allowed_sql:
-            where = (
-                " AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id "
-                f"WHERE {allowed_sql})"
-            )
-        rows = self.db.execute(
-            "SELECT rowid, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts "
-            f"WHERE chunks_fts MATCH ?{where} ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?",  # noqa: S608
-            [match, *params, limit],
-        )
-        return [(int(r[0]), float(r[1])) for r in rows]
-
-    def chunk_documents(self, chunk_ids: Sequence[int]) -> dict[int, str]:
-        """chunk id -> document id."""
+    def chunk_documents(self, chunk_ids: Sequence[int], gen: int) -> dict[int, str]:
+        """chunk id -> document id, for the chunks generation `gen` holds (others are absent)."""
         out: dict[int, str] = {}
-        for i in range(0, len(chunk_ids), 900):
-            part = list(chunk_ids[i : i + 900])
-            marks = ",".join("?" * len(part))
-            rows = self.db.execute(f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", part)  # noqa: S608
+        for part in _batches(list(chunk_ids)):
+            rows = self.db.execute(
+                f"SELECT c.id, d.id FROM chunks c JOIN documents d ON d.key = c.doc_key "
+                f"WHERE c.id IN ({_marks(part)}) AND {visible(gen)}",  # noqa: S608
+                list(part),
+            )
             out.update((int(r[0]), r[1]) for r in rows)
         return out
 
-    def metadata_fields(self) -> list[str]:
+    def metadata_fields(self, gen: int) -> list[str]:
         """Every metadata key present in some document (the filterable fields)."""
         rows = self.db.execute(
-            "SELECT DISTINCT j.key FROM documents d, json_each(d.metadata) j ORDER BY j.key"
+            f"SELECT DISTINCT j.key FROM documents d, json_each(d.metadata) j WHERE {visible(gen)} "  # noqa: S608
+            "ORDER BY j.key"
         )
         return [r[0] for r in rows]
 
-    def chunk_ids_where(self, sql: str, params: Sequence[Any]) -> list[int]:
-        """Chunk ids whose document satisfies a filter (a WHERE over documents `d`)."""
+    def chunk_ids_where(self, sql: str, params: Sequence[Any], gen: int) -> np.ndarray:
+        """Chunk ids (ascending) whose document satisfies a filter (a WHERE over documents `d`)."""
         rows = self.db.execute(
-            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {sql}",  # noqa: S608
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.key = c.doc_key WHERE ({sql}) "  # noqa: S608
+            f"AND {visible(gen)} ORDER BY c.id",
             list(params),
         )
-        return [r[0] for r in rows]
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def copy_to(self, target: Path) -> Store:
-        """A consistent copy of this database (SQLite backup API) opened for writing."""
-        dest = sqlite3.connect(str(target))
-        with dest:
-            self.db.conn.backup(dest)
-        dest.close()
-        copy = Store(target)
-        copy.db.enable_wal()
-        return copy
+    def iter_chunk_texts(self, gen: int) -> Iterator[tuple[int, str, str]]:
+        """(chunk id, document title, chunk text) of every chunk of generation `gen`, by id."""
+        yield from self.db.execute(
+            "SELECT c.id, d.title, c.text FROM chunks c JOIN documents d ON d.key = c.doc_key "
+            f"WHERE {visible(gen)} ORDER BY c.id"  # noqa: S608
+        )

@@ -22,17 +22,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from indexer import ann
 from indexer.config import Settings
 from indexer.embedders import Embedder
 from indexer.errors import SemsearchError
 from indexer.layout import IndexLayout
 from indexer.pipeline import Indexer, IndexReport
-from indexer.reader import OpenIndex
+from indexer.snapshot import IndexSnapshot
 from search.beir import Dataset, count_records, load_dataset
-from search.metrics import evaluate
+from search.ir_metrics import evaluate
 from search.searcher import Mode, Searcher, SearchRequest
 
 Warn = Callable[[str], None]
@@ -68,15 +66,11 @@ def _prepare_index(
     """Index the corpus into settings.index_dir; (report, "built" | "updated" | "reused")."""
     indexer = Indexer(settings, embedder, warn=warn, progress=progress)
     layout = IndexLayout(settings.index_dir)
-    wanted_chunking = {
-        "max_tokens": indexer.chunk_tokens,
-        "overlap_tokens": settings.chunking.overlap_tokens,
-        "include_title": settings.chunking.include_title,
-    }
+    wanted_chunking = indexer.chunking_info()
     if layout.current_name() is None:
         return indexer.rebuild([dataset.corpus]), "built"
-    manifest = layout.read_manifest(layout.current())
-    if manifest.get("roots") != [str(dataset.corpus)]:
+    manifest = layout.current()
+    if list(manifest.roots) != [str(Path(dataset.corpus).resolve())]:
         if explicit:
             raise SemsearchError(
                 f"{settings.index_dir} holds an index of other files; give eval an empty "
@@ -84,27 +78,26 @@ def _prepare_index(
             )
         warn(f"{settings.index_dir} was built from other files: rebuilding it")
         return indexer.rebuild([dataset.corpus]), "built"
-    if manifest.get("chunking") != wanted_chunking:
-        warn(f"chunking changed ({manifest.get('chunking')} -> {wanted_chunking}): rebuilding")
+    if manifest.chunking != wanted_chunking:
+        warn(f"chunking changed ({manifest.chunking} -> {wanted_chunking}): rebuilding")
         return indexer.rebuild([dataset.corpus]), "built"
     report = indexer.index([dataset.corpus])
     return report, ("updated" if report.published else "reused")
 
 
-def _with_configured_ann(index: OpenIndex, settings: Settings, warn: Warn) -> tuple[OpenIndex, str]:
-    """The index with the ANN type the settings ask for (built in memory if it differs)."""
-    built = str(index.manifest["index_type"])
-    wanted = ann.choose_index_type(len(index.vector_ids), settings.index)
-    if wanted == built:
-        return index, built
-    warn(f"the index on disk is {built}; building {wanted} in memory from its vectors")
-    return _with_ann(index, settings, wanted), wanted
+def _with_configured_ann(index: IndexSnapshot, settings: Settings, warn: Warn) -> tuple[IndexSnapshot, str]:
+    """The index with the ANN type the settings ask for (one segment built in memory if the
+    segments on disk are of another kind)."""
+    kinds = {segment.kind for segment in index.manifest.segments}
+    wanted = ann.choose_index_type(index.vectors.count(), settings.index)
+    if kinds == {wanted}:
+        return index, wanted
+    warn(f"the index on disk is {', '.join(sorted(kinds)) or 'empty'}; building {wanted} in memory")
+    return _with_ann(index, wanted), wanted
 
 
-def _with_ann(index: OpenIndex, settings: Settings, kind: str) -> OpenIndex:
-    vectors = np.asarray(index.vectors, dtype=np.float32)
-    built, _ = ann.build_index(vectors, index.vector_ids, settings.index.model_copy(update={"type": kind}))
-    return replace(index, ann=built)
+def _with_ann(index: IndexSnapshot, kind: str) -> IndexSnapshot:
+    return replace(index, vectors=index.vectors.rebuilt_as(kind))
 
 
 def _run_queries(
@@ -182,7 +175,7 @@ def run_evaluation(
         settings, embedder, dataset, index_dir is not None, warn, progress
     )
 
-    index = OpenIndex.open(settings.index_dir)
+    index = IndexSnapshot.open(settings.index_dir, settings.index)
     try:
         index, index_type = _with_configured_ann(index, settings, warn)
         searcher = Searcher(index, embedder, settings)
@@ -194,9 +187,9 @@ def run_evaluation(
             "mode": mode,
             **metrics,
             "queries": len(dataset.qrels),
-            "documents": index.store.count("documents"),
+            "documents": index.manifest.documents,
             "corpus_records": count_records(dataset.corpus),
-            "chunks": len(index.vector_ids),
+            "chunks": index.vectors.count(),
             "model": embedder.model_id,
             "backend": embedder.backend,
             "index_type": index_type,
@@ -227,7 +220,7 @@ def _indexing(report: IndexReport, state: str) -> dict[str, Any]:
 
 
 def _exact(
-    index: OpenIndex,
+    index: IndexSnapshot,
     embedder: Embedder,
     settings: Settings,
     dataset: Dataset,
@@ -236,7 +229,7 @@ def _exact(
     index_type: str,
 ) -> dict[str, Any]:
     """The same run over exact (flat) search; the gap is what the ANN index costs."""
-    flat = index if index_type == "flat" else _with_ann(index, settings, "flat")
+    flat = index if index_type == "flat" else _with_ann(index, "flat")
     run, _ = _run_queries(Searcher(flat, embedder, settings), dataset, mode, progress=False)  # type: ignore[arg-type]
     metrics = _rounded(evaluate(run, dataset.qrels))
     return {

@@ -15,15 +15,13 @@ from typing import Literal
 
 import numpy as np
 
-from indexer import ann
 from indexer.analysis import cjk_fraction
 from indexer.config import Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
-from indexer.reader import OpenIndex, check_embedder
+from indexer.snapshot import IndexSnapshot, check_embedder
 from search.filters import Filters, to_sql
 from search.fusion import fused_order, reciprocal_rank_fusion, score_blend
-from search.keyword import fts_match_expression
 from search.snippets import make_snippet, term_pattern
 
 Mode = Literal["semantic", "keyword", "hybrid"]
@@ -89,13 +87,14 @@ class _Ranked:
 class Searcher:
     """Answers queries against one open index version."""
 
-    def __init__(self, index: OpenIndex, embedder: Embedder, settings: Settings) -> None:
-        check_embedder(index.manifest, embedder)
+    def __init__(self, index: IndexSnapshot, embedder: Embedder, settings: Settings) -> None:
+        check_embedder(index.manifest.embedder, embedder)
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.generation = index.generation
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.metadata_fields = index.store.metadata_fields()
+        self.metadata_fields = index.store.metadata_fields(self.generation)
 
     # -- public -----------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
@@ -127,13 +126,13 @@ class Searcher:
         """Documents most like `doc_id`: the mean of its chunk vectors as the query."""
         if not 1 <= k <= self.settings.search.max_k:
             raise QueryError(f"k must be between 1 and {self.settings.search.max_k}, got {k}")
-        chunks = self.index.store.chunks_of(doc_id)
+        chunks = self.index.store.chunks_of(doc_id, self.generation)
         if not chunks:
             raise NotFound(f"no document with id {doc_id!r}")
-        centroid = self.index.vectors_for(np.array([c.id for c in chunks], dtype=np.int64)).mean(axis=0)
+        centroid = self.index.vectors.vectors(np.array([c.id for c in chunks], dtype=np.int64)).mean(axis=0)
         centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
         ranked = [r for r in self._dense(centroid, k + 1, Filters(), True) if r.doc_id != doc_id]
-        title = self.index.store.document(doc_id)
+        title = self.index.store.document(doc_id, self.generation)
         return self._hits(ranked[:k], title.title if title else "")
 
     def embed_queries(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -162,22 +161,24 @@ class Searcher:
         assert vector is not None
         return self._hybrid(request, vector, need)
 
-    def _allowed(self, filters: Filters) -> list[int] | None:
+    def _allowed(self, filters: Filters) -> np.ndarray | None:
+        """Chunk ids a filter lets through (ascending), or None when there is no filter."""
         if not filters:
             return None
         sql, params = to_sql(filters)
-        return self.index.store.chunk_ids_where(sql, params)
+        return self.index.store.chunk_ids_where(sql, params, self.generation)
 
     def _dense(self, vector: np.ndarray, need: int, filters: Filters, collapse: bool) -> list[_Ranked]:
         allowed = self._allowed(filters)
-        available = self.index.ann.ntotal if allowed is None else len(allowed)
+        vectors = self.index.vectors
+        available = vectors.count() if allowed is None else len(allowed)
         if available == 0:
             return []
         if allowed is not None and available <= EXACT_FILTERED_MAX:
             # A selective filter starves graph/IVF walks of candidates; scanning the few allowed
             # vectors exactly is both faster and complete.
-            ids = np.sort(np.asarray(allowed, dtype=np.int64))
-            scores = self.index.vectors_for(ids) @ vector
+            ids = allowed
+            scores = vectors.vectors(ids) @ vector
             order = np.argsort(-scores, kind="stable")
             ids, scores = ids[order], scores[order]
             pool = max(need * self.settings.search.oversample, 16)
@@ -188,31 +189,35 @@ class Searcher:
                 pool *= 4
         pool = min(available, max(need * self.settings.search.oversample, 16))
         while True:
-            hits = ann.search_index(self.index.ann, vector[None, :], pool, self.settings.index, allowed)
+            hits = vectors.search(vector[None, :], pool, allowed)
             ids = hits.ids[0][hits.ids[0] >= 0]
-            exact = self.index.vectors_for(ids) @ vector  # re-rank on full-precision vectors
+            exact = vectors.vectors(ids) @ vector  # re-rank on full-precision vectors
             ranked = self._ranked(ids, exact, collapse)
             if len(ranked) >= need or pool >= available:
                 return ranked
             pool = min(available, pool * 4)
 
     def _ranked(self, ids: np.ndarray, scores: np.ndarray, collapse: bool) -> list[_Ranked]:
-        order = np.argsort(-scores, kind="stable")
-        docs = self.index.store.chunk_documents(ids.tolist())
-        return _collapse(
-            [_Ranked("", docs[int(ids[i])], int(ids[i]), float(scores[i])) for i in order], collapse
-        )
+        docs = self.index.store.chunk_documents(ids.tolist(), self.generation)
+        ranked = [
+            _Ranked("", docs[int(cid)], int(cid), float(score))
+            for cid, score in zip(ids, scores, strict=True)
+            if int(cid) in docs
+        ]
+        return _collapse(_best_first(ranked), collapse)
 
     def _keyword(self, query: str, need: int, filters: Filters, collapse: bool) -> list[_Ranked]:
-        match = fts_match_expression(query)
-        if match is None:
+        allowed = self._allowed(filters)
+        if allowed is not None and not len(allowed):
             return []
-        sql, params = to_sql(filters) if filters else (None, [])
         pool = max(need * self.settings.search.oversample, 16)
         while True:
-            rows = self.index.store.keyword_search(match, pool, sql, params)
-            docs = self.index.store.chunk_documents([cid for cid, _ in rows])
-            ranked = _collapse([_Ranked("", docs[cid], cid, score) for cid, score in rows], collapse)
+            rows = self.index.keywords.search(query, pool, allowed)
+            docs = self.index.store.chunk_documents([cid for cid, _ in rows], self.generation)
+            ranked = _collapse(
+                _best_first([_Ranked("", docs[cid], cid, score) for cid, score in rows if cid in docs]),
+                collapse,
+            )
             if len(ranked) >= need or len(rows) < pool:
                 return ranked
             pool *= 4
@@ -248,11 +253,13 @@ class Searcher:
     def _hits(self, page: Sequence[_Ranked], query: str) -> list[Hit]:
         store = self.index.store
         chunks = store.chunks(r.chunk_id for r in page)
-        docs = store.documents(r.doc_id for r in page)
+        docs = store.documents((r.doc_id for r in page), self.generation)
         width = self.settings.search.snippet_chars
         pattern = term_pattern(query)
         hits = []
         for r in page:
+            if r.chunk_id not in chunks or r.doc_id not in docs:
+                continue  # purged while this (old) generation was still open
             snippet = make_snippet(chunks[r.chunk_id].text, pattern, width)
             doc = docs[r.doc_id]
             hits.append(
@@ -267,6 +274,12 @@ class Searcher:
                 )
             )
         return hits
+
+
+def _best_first(ranked: list[_Ranked]) -> list[_Ranked]:
+    """By score; equal scores by document id, so a ranking never depends on the order in which
+    documents happened to be indexed (chunk ids do)."""
+    return sorted(ranked, key=lambda r: (-r.score, r.doc_id, r.chunk_id))
 
 
 def _collapse(ranked: list[_Ranked], collapse: bool) -> list[_Ranked]:

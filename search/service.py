@@ -8,46 +8,56 @@ next request opens it, while requests already running finish on the version they
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from indexer import ann
 from indexer.config import Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound
 from indexer.layout import IndexLayout
-from indexer.reader import OpenIndex
+from indexer.snapshot import IndexSnapshot
 from search.filters import parse_filters
 from search.searcher import Hit, Searcher, SearchRequest, SearchResult
 
 
-def describe_index(index: OpenIndex) -> dict[str, Any]:
-    """What `semsearch stats` and `/api/stats` show about one open version."""
+def describe_index(index: IndexSnapshot) -> dict[str, Any]:
+    """What `semsearch stats` and `/api/stats` show about one open generation."""
     manifest = index.manifest
     return {
-        "documents": index.store.count("documents"),
-        "chunks": index.store.count("chunks"),
-        "model": manifest["embedder"]["model_id"],
-        "backend": manifest["embedder"]["backend"],
-        "dimension": manifest["embedder"]["dim"],
-        "index_type": manifest["index_type"],
-        "ann": ann.describe(index.ann),
+        "documents": manifest.documents,
+        "chunks": manifest.chunks,
+        "model": manifest.embedder.model_id,
+        "backend": manifest.embedder.backend,
+        "dimension": manifest.embedder.dim,
+        "index_type": index.vectors.describe(),
+        "segments": len(manifest.segments),
+        "deleted_vectors": sum(s.deleted for s in manifest.segments),
         "size_on_disk": f"{index.size_on_disk() / 1e6:.1f} MB",
-        "built_at": manifest["built_at"],
-        "version": index.version.name,
-        "index_dir": str(index.version.root.parent.parent.resolve()),
+        "built_at": manifest.built_at,
+        "version": index.name,
+        "index_dir": str(index.layout.index_dir.resolve()),
     }
 
 
 def index_stats(index_dir: Path) -> dict[str, Any]:
-    """Stats without a model: opens the live version just for this."""
-    index = OpenIndex.open(index_dir)
+    """Stats without a model: opens the live generation just for this."""
+    index = IndexSnapshot.open(index_dir)
     try:
         return describe_index(index)
     finally:
         index.close()
+
+
+class _Lease:
+    """A Searcher and the requests using it; a replaced one is closed when its last user leaves."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher = searcher
+        self.users = 0
+        self.retired = False
 
 
 class SearchService:
@@ -58,7 +68,7 @@ class SearchService:
         self.embedder = embedder
         self.layout = IndexLayout(settings.index_dir)
         self._lock = threading.RLock()
-        self._searcher: Searcher | None = None
+        self._live: _Lease | None = None
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder) -> SearchService:
@@ -66,28 +76,54 @@ class SearchService:
         service.searcher()  # fail now, with a clear message, if there is no index
         return service
 
-    # -- the live version -------------------------------------------------------------
-    def searcher(self) -> Searcher:
-        """The Searcher of the live version, reopened when CURRENT has moved."""
+    # -- the live generation ----------------------------------------------------------
+    def _current(self) -> _Lease:
+        """The lease of the live generation, reopened when CURRENT has moved."""
         live = self.layout.current_name()
-        current = self._searcher
-        if current is not None and current.index.version.name == live:
-            return current
+        lease = self._live
+        if lease is not None and lease.searcher.index.name == live:
+            return lease
         with self._lock:
-            current = self._searcher
-            if current is None or current.index.version.name != self.layout.current_name():
-                index = OpenIndex.open(self.settings.index_dir)
-                self._searcher = Searcher(index, self.embedder, self.settings)
-            assert self._searcher is not None
-            return self._searcher
+            lease = self._live
+            if lease is None or lease.searcher.index.name != self.layout.current_name():
+                index = IndexSnapshot.open(self.settings.index_dir, self.settings.index)
+                try:
+                    fresh = _Lease(Searcher(index, self.embedder, self.settings))
+                except BaseException:
+                    index.close()
+                    raise
+                old, self._live = self._live, fresh
+                if old is not None:
+                    old.retired = True
+                    if old.users == 0:
+                        old.searcher.index.close()
+            return self._live  # type: ignore[return-value]
 
-    @property
-    def ready(self) -> bool:
+    def searcher(self) -> Searcher:
+        """The live Searcher (for a single call; hold `using()` across several)."""
+        return self._current().searcher
+
+    @contextmanager
+    def using(self) -> Iterator[Searcher]:
+        """The live Searcher, kept open until the block ends even if a newer one is published."""
+        with self._lock:
+            lease = self._current()
+            lease.users += 1
         try:
-            self.searcher()
-        except Exception:  # noqa: BLE001 - readiness is a yes/no answer
-            return False
-        return True
+            yield lease.searcher
+        finally:
+            with self._lock:
+                lease.users -= 1
+                if lease.retired and lease.users == 0:
+                    lease.searcher.index.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._live is not None:
+                self._live.retired = True
+                if self._live.users == 0:
+                    self._live.searcher.index.close()
+                self._live = None
 
     # -- queries ----------------------------------------------------------------------
     def request(
@@ -123,22 +159,21 @@ class SearchService:
         return self.search_requests([self.request(query, k, offset, mode, filters, collapse)])[0]
 
     def search_requests(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
-        searcher = self.searcher()
-        with self._lock:  # one SQLite connection and one model: serialise, they are CPU-bound
+        # One SQLite connection and one model: serialise, they are CPU-bound.
+        with self.using() as searcher, self._lock:
             return searcher.search_many(requests)
 
     def similar(self, doc_id: str, k: int) -> list[Hit]:
-        searcher = self.searcher()
-        with self._lock:
+        with self.using() as searcher, self._lock:
             return searcher.similar(doc_id, k)
 
     def document(self, doc_id: str) -> dict[str, Any]:
-        store = self.searcher().index.store
-        with self._lock:
-            doc = store.document(doc_id)
+        with self.using() as searcher, self._lock:
+            store, generation = searcher.index.store, searcher.generation
+            doc = store.document(doc_id, generation)
             if doc is None:
                 raise NotFound(f"no document with id {doc_id!r}")
-            chunks = store.chunks_of(doc_id)
+            chunks = store.chunks_of(doc_id, generation)
         return {
             "doc_id": doc.id,
             "title": doc.title,
@@ -153,8 +188,7 @@ class SearchService:
         }
 
     def stats(self) -> dict[str, Any]:
-        searcher = self.searcher()
-        with self._lock:
+        with self.using() as searcher, self._lock:
             return describe_index(searcher.index)
 
     @staticmethod

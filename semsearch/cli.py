@@ -61,6 +61,9 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
 
     commands.add_parser("stats", help="what the index holds")
+    commands.add_parser(
+        "compact", help="merge the index's segments and drop deleted rows (also happens automatically)"
+    )
 
     evaluate = commands.add_parser("eval", help="nDCG/recall/MRR on a BEIR-layout dataset")
     evaluate.add_argument("dataset", type=Path)
@@ -115,6 +118,19 @@ def _print_hits(result: Any) -> None:
     print(f"({len(result.hits)} of {result.total} in {result.took_ms:.1f} ms, {result.mode})")
 
 
+def _print_report(report: Any) -> None:
+    state = "published" if report.published else "unchanged"
+    resumed = f" ({report.reused} taken over from an interrupted run)" if report.reused else ""
+    merged = f", {report.merged} merged away" if report.merged else ""
+    print(
+        f"{state} {report.version}: +{report.added} added, ~{report.updated} updated, "
+        f"-{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped{resumed}; "
+        f"{report.documents} documents, {report.chunks} chunks in {report.segments} segments{merged} "
+        f"({report.index_type}); embedded {report.chunks_embedded} chunks in {report.embed_seconds:.1f} s, "
+        f"total {report.seconds:.1f} s"
+    )
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     settings = _settings(args)
@@ -132,14 +148,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         embedder = create_embedder(settings.model, threads)
         indexer = Indexer(settings, embedder, warn=_warn, progress=sys.stderr.isatty())
         report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
-        state = "published" if report.published else "unchanged"
-        print(
-            f"{state} {report.version}: +{report.added} added, ~{report.updated} updated, "
-            f"-{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped; "
-            f"{report.documents} documents, {report.chunks} chunks ({report.index_type}); "
-            f"embedded {report.chunks_embedded} chunks in {report.embed_seconds:.1f} s, "
-            f"total {report.seconds:.1f} s"
-        )
+        _print_report(report)
+        return 0
+
+    if args.command == "compact":
+        report = Indexer(settings, create_embedder(settings.model, threads), warn=_warn).compact()
+        _print_report(report)
         return 0
 
     if args.command == "stats":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -41,7 +42,8 @@ def test_id_selector_filters_inside_the_search(kind: str) -> None:
     settings = IndexSettings(type=kind, ivf_nprobe=64)
     index, _ = ann.build_index(vectors, ids, settings)
     allowed = list(range(0, 2000, 100))  # 1% of the collection
-    hits = ann.search_index(index, vectors[:1], 20, settings, allowed_ids=allowed)
+    selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+    hits = ann.search_index(index, vectors[:1], 20, settings, selector=selector)
     found = [i for i in hits.ids[0] if i >= 0]
     assert set(found) <= set(allowed)
     # HNSW's graph walk loses recall under a 1% filter; the Searcher scans such small filtered

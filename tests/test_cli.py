@@ -70,7 +70,8 @@ def test_index_search_stats_round_trip(fake_config: Path, small_corpus: Path, tm
         "model",
         "dimension",
         "index_type",
-        "ann: IndexFlatIP",
+        "index_type: 1 segment: flat",
+        "segments: 1",
         "size_on_disk",
         "built_at",
     ):

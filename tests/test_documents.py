@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import base64
+import errno
+import io
 import json
+import os
+import re
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from indexer.config import LoaderSettings
-from indexer.documents import discover_files, read_file
+from indexer.documents import discover_files, read_documents, read_file
 from indexer.errors import DocumentError
 from tests.conftest import REPO, write_corpus
 
@@ -93,8 +100,11 @@ def test_pdf_text_is_extracted() -> None:
         ("bin.txt", b"\x00\x01\x02binary", "binary"),
         ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "UTF-8"),
         ("broken.pdf", b"%PDF-1.4 not really a pdf", "PDF"),
-        ("bad.jsonl", b'{"id": 1, "text": "ok"}\n{not json', "line 2"),
-        ("notext.jsonl", b'{"id": 1, "body_missing": "x"}', "no 'text'"),
+        ("bin.jsonl", b'{"id": 1, "text": "ok"}\x00\x00', "binary"),
+        ("bin.csv", b"id,text\n1,\x00\x00", "binary"),
+        ("bad.json", b'[{"id": 1, "text": "ok"}', "invalid JSON"),
+        ("scalar.json", b"42", "top-level JSON is int"),
+        ("notes.xyz", b"text", "unsupported"),
     ],
 )
 def test_unreadable_files_raise_a_clear_error(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
@@ -139,3 +149,315 @@ def test_discovery_walks_recursively_with_globs(tmp_path: Path) -> None:
     assert [p.name for p in only_md] == ["b.md"]
     with pytest.raises(DocumentError, match="no such"):
         discover_files(tmp_path / "absent", loader, lambda p, why: None)
+
+
+# -- bad records are skipped, the rest of the file is read ------------------------------------
+
+
+def problems_of(path: Path, loader: LoaderSettings = LOADER) -> tuple[list[str], list[str]]:
+    """(ids of the documents read, problem lines reported) for one file."""
+    problems: list[str] = []
+    ids = [doc.id for doc in read_documents(path, loader, problems.append)]
+    return ids, problems
+
+
+def assert_reported(problems: list[str], path: Path, expected: dict[int, str]) -> None:
+    """One problem per bad record, each "<path>:<line>: <reason>" with the right line."""
+    assert len(problems) == len(expected), problems
+    for line, (number, reason) in zip(problems, expected.items(), strict=True):
+        assert line.startswith(f"{path}:{number}: "), line
+        assert re.search(reason, line), (reason, line)
+
+
+def test_jsonl_bad_records_are_reported_by_line_and_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    lines = [
+        json.dumps({"_id": "a", "text": "alpha"}),  # 1
+        json.dumps({"_id": "b", "text": ""}),  # 2 empty text
+        '{"_id": "c", "text": ',  # 3 not JSON
+        "[1, 2]",  # 4 not an object
+        json.dumps({"_id": "a", "text": "alpha again"}),  # 5 duplicate id
+        "",  # 6 blank: ignored, still counted
+        json.dumps({"_id": "d", "text": "delta"}),  # 7
+        json.dumps({"_id": "e", "title": "no text at all"}),  # 8 missing text
+        json.dumps({"_id": "f", "text": "   "}),  # 9 whitespace-only text
+        json.dumps({"_id": "g", "text": "gamma"}),  # 10
+    ]
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode("utf-8"))  # a BOM on line 1
+    ids, problems = problems_of(path)
+    assert ids == ["a", "d", "g"]
+    assert_reported(
+        problems,
+        path,
+        {
+            2: "empty 'text'",
+            3: "not JSON",
+            4: "not an object",
+            5: "duplicate id 'a'",
+            8: "no 'text' field",
+            9: "empty 'text'",
+        },
+    )
+    assert all(line.endswith("skipped") for line in problems)
+    assert [d.id for d in read_file(path, LOADER)] == ids, "read_file keeps the good records too"
+
+
+def test_jsonl_line_that_is_not_utf8_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(
+        b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "caf\xe9"}\n{"_id": "c", "text": "ok"}\n'
+    )
+    ids, problems = problems_of(path)
+    assert ids == ["a", "c"]
+    assert_reported(problems, path, {2: "not valid UTF-8"})
+
+
+def test_csv_and_json_bad_records_name_their_place(tmp_path: Path) -> None:
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text('id,text\nc1,one\nc2,\n"c3","multi\nline"\nc1,dup\n', encoding="utf-8")
+    ids, problems = problems_of(csv_path)
+    assert ids == ["c1", "c3"]
+    assert_reported(problems, csv_path, {3: "empty 'text'", 6: "duplicate id 'c1'"})
+    json_path = tmp_path / "r.json"
+    json_path.write_text(json.dumps([{"id": "j1", "text": "x"}, "oops", {"id": "j2"}]), encoding="utf-8")
+    ids, problems = problems_of(json_path)
+    assert ids == ["j1"]
+    assert problems == [
+        f"{json_path}: record 2: record is not an object (str), skipped",
+        f"{json_path}: record 3: no 'text' field, skipped",
+    ]
+
+
+def test_record_ids_without_an_id_field_keep_their_numbers(tmp_path: Path) -> None:
+    """The fallback id counts records, bad ones too, so a line going bad renames no other record."""
+    path = tmp_path / "anon.jsonl"
+    path.write_text('{"text": "one"}\n{broken\n\n{"text": "three"}\n', encoding="utf-8")
+    source = str(path.resolve())
+    assert problems_of(path)[0] == [f"{source}#1", f"{source}#3"]
+
+
+def test_csv_with_a_10_mb_field_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    big = "word " * 2_000_000
+    path.write_text(f'id,text\nbig,"{big}"\nsmall,tiny\n', encoding="utf-8")
+    docs = list(read_documents(path, LOADER, pytest.fail))
+    assert [d.id for d in docs] == ["big", "small"]
+    assert len(docs[0].text) == 10_000_000
+
+
+def test_jsonl_is_streamed_not_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "large.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(20_000):
+            out.write(json.dumps({"_id": f"d{n}", "text": f"document number {n} " * 5}) + "\n")
+        out.write("{broken tail\n")
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read the whole file"))
+    problems: list[str] = []
+    documents = read_documents(path, LOADER, problems.append)
+    assert iter(documents) is documents
+    assert next(documents).id == "d0"
+    assert problems == [], "the broken tail was parsed before it was needed"
+    assert sum(1 for _ in documents) == 19_999
+    assert_reported(problems, path, {20_001: "not JSON"})
+
+
+class _FailingStream(io.BytesIO):
+    """A file whose disk fails after the first line."""
+
+    def __next__(self) -> bytes:
+        if self.tell() > 0:
+            raise OSError(errno.EIO, "Input/output error")
+        return super().__next__()
+
+
+def test_an_error_mid_file_surfaces_as_document_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "flaky.jsonl"
+    data = b'{"_id": "a", "text": "one"}\n{"_id": "b", "text": "two"}\n'
+    path.write_bytes(data)
+    monkeypatch.setattr(Path, "open", lambda self, *args, **kwargs: _FailingStream(data))
+    documents = read_documents(path, LOADER, pytest.fail)
+    assert next(documents).id == "a"
+    with pytest.raises(DocumentError, match=r"cannot read \(Input/output error\)") as info:
+        next(documents)
+    assert str(info.value).startswith(str(path))
+
+
+def test_csv_with_bad_bytes_mid_file_is_a_document_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    rows = "".join(f"r{n},fine\n" for n in range(5000)).encode("utf-8")
+    path.write_bytes(b"id,text\n" + rows + b"last,caf\xe9\n")
+    documents = read_documents(path, LOADER, pytest.fail)
+    assert next(documents).id == "r0"
+    with pytest.raises(DocumentError, match="latin.csv: not valid UTF-8 text"):
+        list(documents)
+
+
+def test_empty_text_file_yields_nothing_and_says_so(tmp_path: Path) -> None:
+    write_corpus(
+        tmp_path, {"blank.md": "  \n\n ", "empty.txt": "", "bare.html": "<html><body> </body></html>"}
+    )
+    for name in ("blank.md", "empty.txt", "bare.html"):
+        path = tmp_path / name
+        assert problems_of(path) == ([], [f"{path}: empty document, skipped"])
+        assert read_file(path, LOADER) == []
+
+
+# -- file-level failures: DocumentError naming the file, nothing else -------------------------
+
+# A one-page PDF encrypted with AES-256 (R6), user password "pw", made with pypdf + cryptography:
+# without `cryptography` pypdf raises DependencyError opening it; with it, FileNotDecryptedError.
+AES256_PDF = (
+    "eNqNk81O3DAQx+95Cl/2WGJ7PP6QVkgUdqWqRax2Wy4VB3+MYSvYoBAq6Ev20DdoX6SThW5X0EOjJLLHM38nv/l7sjiZv1EH0Ex+/vr+"
+    "o1FCii59aabTpl30XbnP1IupwapSlZp8SjZGdLnqbIL3yRlFiiKHlS3Zlej4pZKRWIGsBFLFWThsDg8b2pRRWe/t8PHxlkS7iJd017TH"
+    "3f1mEKpp36/LnfgsDCcuxcVeKbwqPY5DvO4umycNMWov9wrMP/dq2iXddfd95gpe4fT2lMo6vu0eeFt5ILeP0+N9MUr3xB/2Uhv3tM8F"
+    "sqiwTfuBNpfDldDI44UwOphgnQ66aefr64FZtqshbkrsS9OeiSlmIqmgJhuCK5xcY5QpJJOLz1gIA0YoEmqWMliMWTJeraQPykSZow5Y"
+    "a7UhF0wRdNY+uggeDNlqrC78a5/ElHWzURqq0VSwIDgZlZPFZEJtnApBI2L0knvrAKNVGIorznB3k1Q2ajn206ZC2mNWLFHBJMVuwEpg"
+    "eJfj+YiSf648j47uh6vZ1xFce9Lls1vajEmnoj2arc5hBwr0iHRswWq4mYsngXHS/52czcQ0O88QQgmQSmZU6JJCkpLQSpO0JfDFemYn"
+    "ZdIoQ/S2KlsTueSr92EEMRt5Z0khQWWnpuiCcRq8VYqcTdq76KoHlY3MgbxxBWTJOXGiZcqaKbDMgvob9k2sPheFTrFCZhJalqAqnxMD"
+    "EL0L+5Z/6Kk2ku0hd5ewiICiil1MsaG2K5tdTCl4HWNTvoxprV7FYL926OP6mvqtV1frbzQ6ddl1g4Ctqdt3m9oJ9Tw+4UMwRZ+NjaZq"
+    "CIXxJTIpsXFqcM5XgHT4Pyl8eGab3D/eDgL/nJ67IfbDFoi3vplMZmfz5jfnXC51"
+)
+
+
+def _rc4_pdf() -> bytes:
+    """RC4-128 encryption needs no crypto library: pypdf writes it natively."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(72, 72)
+    writer.encrypt("pw", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("algorithm", ["AES-256", "RC4-128"])
+def test_encrypted_pdf_is_a_clear_document_error(tmp_path: Path, algorithm: str) -> None:
+    path = tmp_path / f"secret-{algorithm}.pdf"
+    path.write_bytes(zlib.decompress(base64.b64decode(AES256_PDF)) if algorithm == "AES-256" else _rc4_pdf())
+    with pytest.raises(DocumentError, match="encrypted PDF, skipped") as info:
+        list(read_documents(path, LOADER, pytest.fail))
+    assert str(info.value).startswith(str(path))
+    with pytest.raises(DocumentError, match="encrypted"):
+        read_file(path, LOADER)
+
+
+def test_pdf_library_surprises_become_document_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pypdf
+
+    (pdf,) = sorted((REPO / "examples" / "corpus").rglob("*.pdf"))[:1]
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("deep inside a parser")
+
+    monkeypatch.setattr(pypdf, "PdfReader", explode)
+    with pytest.raises(DocumentError, match="unreadable PDF.*ZeroDivisionError") as info:
+        read_file(pdf, LOADER)
+    assert str(info.value).startswith(str(pdf))
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(pypdf, "PdfReader", out_of_memory)
+    with pytest.raises(MemoryError):
+        read_file(pdf, LOADER)
+
+
+def test_parser_surprises_in_records_become_document_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"_id": "a", "text": "one"}\n', encoding="utf-8")
+
+    def explode(line: str) -> object:
+        raise LookupError("codec trouble")
+
+    monkeypatch.setattr(json, "loads", explode)
+    with pytest.raises(DocumentError, match=r"cannot be read \(LookupError: codec trouble\)"):
+        list(read_documents(path, LOADER, pytest.fail))
+
+    def interrupted(line: str) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(json, "loads", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        list(read_documents(path, LOADER, pytest.fail))
+
+
+def test_file_deleted_after_listing_is_a_document_error(tmp_path: Path) -> None:
+    write_corpus(tmp_path, {"gone.txt": "soon deleted", "late.jsonl": '{"_id": "a", "text": "x"}'})
+    (gone, late) = sorted(discover_files(tmp_path, LOADER, pytest.fail))
+    gone.unlink()
+    with pytest.raises(DocumentError, match="gone.txt: no longer exists"):
+        read_documents(gone, LOADER, pytest.fail)
+    documents = read_documents(late, LOADER, pytest.fail)  # checked, then deleted before reading
+    late.unlink()
+    with pytest.raises(DocumentError, match="late.jsonl: no longer exists"):
+        next(documents)
+    with pytest.raises(DocumentError, match="no longer exists"):
+        read_file(gone, LOADER)
+
+
+# -- discovery never crashes on odd entries ---------------------------------------------------
+
+
+def test_discovery_reports_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    write_corpus(tmp_path, {"ok.txt": "fine"})
+    raw = os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9.txt")
+    os.close(os.open(raw, os.O_WRONLY | os.O_CREAT, 0o644))
+    skipped: list[tuple[Path, str]] = []
+    found = discover_files(tmp_path, LOADER, lambda p, why: skipped.append((p, why)))
+    assert [p.name for p in found] == ["ok.txt"]
+    ((path, why),) = skipped
+    assert os.fsencode(path) == raw and "not valid UTF-8" in why and "rename" in why
+    with pytest.raises(DocumentError, match=r"caf\\xe9.txt: file name is not valid UTF-8"):
+        read_file(path, LOADER)
+
+
+def test_discovery_reports_broken_links_and_loops(tmp_path: Path) -> None:
+    write_corpus(tmp_path, {"ok.txt": "fine", "sub/deep.md": "# deep"})
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    (tmp_path / "sub" / "up").symlink_to(tmp_path, target_is_directory=True)  # a folder cycle
+    skipped: dict[str, str] = {}
+    found = discover_files(tmp_path, LOADER, lambda p, why: skipped.setdefault(p.name, why))
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["ok.txt", "sub/deep.md"]
+    assert set(skipped) == {"dangling.txt", "loop.txt"}
+    assert all("symbolic link" in why for why in skipped.values())
+    with pytest.raises(DocumentError, match="loop.txt"):
+        read_file(tmp_path / "loop.txt", LOADER)
+
+
+def test_discovery_survives_files_and_folders_vanishing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_corpus(tmp_path, {"a.txt": "a", "b.txt": "b", "sub/c.txt": "c"})
+    real_walk = os.walk
+
+    def walk_while_deleting(*args: object, **kwargs: object) -> Iterator[tuple[str, list[str], list[str]]]:
+        for entry in real_walk(*args, **kwargs):  # type: ignore[call-overload]
+            (tmp_path / "b.txt").unlink(missing_ok=True)  # listed, then gone
+            (tmp_path / "sub" / "c.txt").unlink(missing_ok=True)
+            if (tmp_path / "sub").exists():
+                (tmp_path / "sub").rmdir()  # listed as a folder, gone before it is walked
+            yield entry
+
+    monkeypatch.setattr(os, "walk", walk_while_deleting)
+    assert [p.name for p in discover_files(tmp_path, LOADER, pytest.fail)] == ["a.txt"]
+
+
+def test_discovery_does_not_walk_excluded_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_corpus(tmp_path, {"a.txt": "a", "node_modules/pkg/x.txt": "x", ".git/HEAD": "ref"})
+    walked: list[str] = []
+    real_walk = os.walk
+
+    def recording_walk(*args: object, **kwargs: object) -> Iterator[tuple[str, list[str], list[str]]]:
+        for entry in real_walk(*args, **kwargs):  # type: ignore[call-overload]
+            walked.append(Path(entry[0]).name)
+            yield entry
+
+    monkeypatch.setattr(os, "walk", recording_walk)
+    assert [p.name for p in discover_files(tmp_path, LOADER, pytest.fail)] == ["a.txt"]
+    assert walked == [tmp_path.name]

@@ -87,7 +87,7 @@ def test_numeric_metadata_from_a_query_string(filtered_service: SearchService, m
 
 @pytest.mark.parametrize("mode", MODES)
 def test_source_prefix(filtered_service: SearchService, mode: str) -> None:
-    notes = str(Path(filtered_service.searcher().index.manifest["roots"][0]) / "notes")
+    notes = str(Path(filtered_service.searcher().index.manifest.roots[0]) / "notes")
     sources = {
         Path(hit.source).name
         for hit in filtered_service.search_text("harbour", k=10, mode=mode, filters={"source": notes}).hits

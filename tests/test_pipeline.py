@@ -15,15 +15,19 @@ from indexer.embedders import HashingEmbedder
 from indexer.errors import IndexBusy, IndexNotFound, ModelMismatch
 from indexer.layout import IndexLayout
 from indexer.pipeline import Indexer
-from indexer.reader import OpenIndex
+from indexer.snapshot import IndexSnapshot
+from indexer.store import visible
 from search.service import SearchService
 from tests.conftest import REPO, write_corpus
 
 
 def chunk_ids_by_doc(index_dir: Path) -> dict[str, list[int]]:
-    index = OpenIndex.open(index_dir)
+    index = IndexSnapshot.open(index_dir)
     try:
-        rows = index.store.db.execute("SELECT doc_id, id FROM chunks ORDER BY id").fetchall()
+        rows = index.store.execute(
+            "SELECT d.id, c.id FROM chunks c JOIN documents d ON d.key = c.doc_key "
+            f"WHERE {visible(index.generation)} ORDER BY c.id"
+        ).fetchall()
     finally:
         index.close()
     out: dict[str, list[int]] = {}
@@ -34,14 +38,17 @@ def chunk_ids_by_doc(index_dir: Path) -> dict[str, list[int]]:
 
 def test_first_index_publishes_a_complete_version(fake_index) -> None:
     settings, _embedder, corpus = fake_index
-    index = OpenIndex.open(settings.index_dir)
-    assert index.store.count("documents") == 5
-    assert index.ann.ntotal == index.store.count("chunks") == len(index.vector_ids)
-    assert index.manifest["embedder"]["backend"] == "hashing"
-    assert index.manifest["roots"] == [str(corpus.resolve())]
-    assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-5)
-    html = index.store.document(str((corpus / "sub/bank.html").resolve()))
+    index = IndexSnapshot.open(settings.index_dir)
+    gen = index.generation
+    assert index.store.count_documents(gen) == index.manifest.documents == 5
+    assert index.vectors.count() == index.store.count_chunks(gen) == index.manifest.chunks
+    assert index.manifest.embedder.backend == "hashing"
+    assert index.manifest.roots == (str(corpus.resolve()),)
+    (segment,) = index.vectors.segments
+    assert np.allclose(np.linalg.norm(segment.vectors, axis=1), 1.0, atol=1e-5)
+    html = index.store.document(str((corpus / "sub/bank.html").resolve()), gen)
     assert html is not None and html.title == "Stocks" and "tracking" not in html.text
+    index.close()
 
 
 def test_incremental_index_touches_only_what_changed(fake_index) -> None:
@@ -57,10 +64,7 @@ def test_incremental_index_touches_only_what_changed(fake_index) -> None:
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 3)
     assert report.chunks_embedded == 2  # only the new and the changed file were embedded
     after = chunk_ids_by_doc(settings.index_dir)
-    assert food not in after
-    index = OpenIndex.open(settings.index_dir)
-    assert food not in index.store.source_paths() and cats in index.store.source_paths()
-    index.close()
+    assert food not in after and cats in after
     assert after[space] == before[space], "untouched documents keep their chunk ids"
     assert set(after[cats]).isdisjoint(before[cats])
     service = SearchService.open(settings, embedder)
@@ -142,7 +146,7 @@ def test_rebuild_without_index_or_paths_says_what_to_do(make_settings, fake_embe
         Indexer(make_settings(), fake_embedder).rebuild()
 
 
-@pytest.mark.parametrize("stage", ["created", "embedded-group", "index-written", "before-publish"])
+@pytest.mark.parametrize("stage", ["embedded-batch", "before-publish"])
 def test_failure_at_any_stage_leaves_the_old_index_serving(fake_index, stage: str) -> None:
     settings, embedder, corpus = fake_index
     service = SearchService.open(settings, embedder)
@@ -157,8 +161,9 @@ def test_failure_at_any_stage_leaves_the_old_index_serving(fake_index, stage: st
         Indexer(settings, embedder, hook=crash).rebuild([corpus])
     assert service.layout.current_name() == live
     assert service.search_text("cat mouse barn", k=1).hits[0].doc_id == expected
-    versions = list((Path(settings.index_dir) / "versions").iterdir())
-    assert [v.name for v in versions] == [live], "the half-built version was removed"
+    assert service.layout.draft() is not None, "the unfinished rebuild is kept to be resumed"
+    report = Indexer(settings, embedder).rebuild([corpus])
+    assert report.published and service.layout.draft() is None
 
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -177,7 +182,7 @@ KILL_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("stage", ["embedded-group", "before-publish"])
+@pytest.mark.parametrize("stage", ["embedded-batch", "before-publish"])
 def test_sigkill_mid_rebuild_leaves_the_previous_index_whole(fake_index, stage: str) -> None:
     settings, embedder, corpus = fake_index
     layout = IndexLayout(settings.index_dir)
@@ -192,12 +197,12 @@ def test_sigkill_mid_rebuild_leaves_the_previous_index_whole(fake_index, stage: 
     assert proc.returncode == -signal.SIGKILL
     assert layout.current_name() == live
     service = SearchService.open(settings, embedder)
-    assert service.searcher().index.store.count("documents") == 5
+    assert service.searcher().index.manifest.documents == 5
     assert service.search_text("cat mouse", k=1).hits
-    # The next writer cleans the debris and succeeds.
+    # The next writer succeeds, and the debris is collected.
     report = Indexer(settings, embedder).index([corpus])
     assert report.added == 1
-    assert len(list((Path(settings.index_dir) / "versions").iterdir())) <= 4
+    assert len(list((Path(settings.index_dir) / "manifests").iterdir())) <= 4
 
 
 def test_second_writer_is_refused_while_one_runs(fake_index) -> None:
@@ -210,9 +215,14 @@ def test_second_writer_is_refused_while_one_runs(fake_index) -> None:
 def test_server_side_searcher_follows_a_new_version(fake_index) -> None:
     settings, embedder, corpus = fake_index
     service = SearchService.open(settings, embedder)
-    old_searcher = service.searcher()
-    (corpus / "glacier.txt").write_text("Glaciers carve valleys over thousands of years.\n", "utf-8")
-    Indexer(settings, embedder).index([corpus])
-    assert service.search_text("glaciers valleys", k=1, mode="keyword").hits[0].doc_id.endswith("glacier.txt")
-    # A request that started on the old version can still finish on it.
-    assert old_searcher.search(service.request("cat", k=1)).hits
+    with service.using() as old_searcher:  # a request in flight on the old generation
+        (corpus / "glacier.txt").write_text("Glaciers carve valleys over thousands of years.\n", "utf-8")
+        Indexer(settings, embedder).index([corpus])
+        hit = service.search_text("glaciers valleys", k=1, mode="keyword").hits[0]
+        assert hit.doc_id.endswith("glacier.txt")
+        # ... can still finish on it, and does not see the new document.
+        assert old_searcher.search(service.request("cat", k=1)).hits
+        old = old_searcher.search(service.request("glaciers valleys", k=5, mode="keyword"))
+        assert not any(h.doc_id.endswith("glacier.txt") for h in old.hits)
+    with pytest.raises(Exception, match="closed"):  # released with its last request
+        old_searcher.index.store.execute("SELECT 1")

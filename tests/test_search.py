@@ -130,7 +130,7 @@ def test_ann_agrees_with_exact_search_on_real_vectors(make_settings, real_embedd
         approx = make_settings(index_dir=str(tmp_path / kind), index__type=kind, index__ivf_nprobe=4)
         Indexer(approx, real_embedder).index([sample])
         service = SearchService.open(approx, real_embedder)
-        assert service.searcher().index.manifest["index_type"] == kind
+        assert {s.kind for s in service.searcher().index.manifest.segments} == {kind}
         for query in queries:
             want = [h.doc_id for h in truth.search_text(query, k=5, mode="semantic").hits]
             got = [h.doc_id for h in service.search_text(query, k=5, mode="semantic").hits]

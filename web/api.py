@@ -151,7 +151,7 @@ def readyz(service: ServiceDep) -> Any:
         searcher = service.searcher()
     except SemsearchError as exc:
         return JSONResponse({"ready": False, "error": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
-    return {"ready": True, "version": searcher.index.version.name}
+    return {"ready": True, "version": searcher.index.name}
 
 
 @router.post(

@@ -67,6 +67,7 @@ def create_app(
         finally:
             if batcher is not None:
                 batcher.close()
+            service.close()
 
     app = FastAPI(
         title="semsearch",

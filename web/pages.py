@@ -67,7 +67,7 @@ def _index_summary(service: SearchService) -> dict[str, Any] | None:
         searcher = service.searcher()
     except SemsearchError:
         return None
-    return {"documents": searcher.index.store.count("documents"), "model": searcher.embedder.model_id}
+    return {"documents": searcher.index.manifest.documents, "model": searcher.embedder.model_id}
 
 
 @router.get("/")

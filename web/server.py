@@ -25,7 +25,8 @@ def api_token(settings: Settings) -> str:
 def serve(settings: Settings, host: str, port: int) -> None:
     """Blocks until interrupted. One process, one model: uvicorn runs a single worker."""
     # Loaded before uvicorn starts, so a bad model name fails with one line, not a traceback.
-    # runtime.query_threads: one query is too small to split across cores (docs/benchmarks.md).
+    # runtime.query_threads: one query is too small to split across cores
+    # (docs/decisions.md, "Thread pools on the query path").
     embedder = create_embedder(settings.model, thread_count(settings.runtime.query_threads))
     app = create_app(settings, embedder, api_token=api_token(settings))
     print(f"semsearch: serving {settings.index_dir} on http://{host}:{port}/ (API docs at /docs)", flush=True)

@@ -9,7 +9,7 @@ import ir_measures
 import pytest
 from ir_measures import RR, R, nDCG
 
-from search.metrics import CUTOFFS, evaluate, ndcg, per_query, recall, reciprocal_rank
+from search.ir_metrics import CUTOFFS, evaluate, ndcg, per_query, recall, reciprocal_rank
 
 # Graded judgments; d3 is judged non-relevant, d4 is unjudged.
 JUDGED = {"d1": 2, "d2": 1, "d3": 0}
