@@ -377,8 +377,8 @@ class _Run:
         self.pending_chunks += len(texts)
         self.buffer, self.buffer_chunks = [], 0
         self.hook("embedded-batch")
-        if self.pending_chunks >= self.settings.index.segment_max_vectors:
-            self._seal()
+        if self.pending_chunks + self.batch_chunks > self.settings.index.segment_max_vectors:
+            self._seal()  # before the next batch would take the segment past its maximum
 
     # -- publishing -------------------------------------------------------------------
     def _seal(self) -> None:
@@ -477,6 +477,7 @@ class _Run:
             self.store.begin()
             self.store.purge(min(kept))
             self.store.commit()
+        self.store.reclaim_free_pages()
 
     def _hint_language(self, doc: Document) -> None:
         if self.hinted or self.owner.embedder.multilingual:

@@ -48,13 +48,25 @@ class VectorIndex(Protocol):
 
 @dataclass
 class Segment:
-    """One loaded segment: ids ascending, vectors row-aligned with them, tombstones sorted."""
+    """One open segment: ids ascending, vectors row-aligned with them (memory-mapped), tombstones
+    sorted. Its FAISS structure is read on first search, so a writer that only adds, removes
+    and merges never holds one in memory."""
 
     info: SegmentInfo
     ids: np.ndarray
     vectors: np.ndarray
-    ann: faiss.Index | None
     deleted: np.ndarray
+    folder: Path | None = None
+    built: faiss.Index | None = None
+
+    @property
+    def ann(self) -> faiss.Index | None:
+        if self.info.kind == "flat":
+            return None
+        if self.built is None:
+            assert self.folder is not None
+            self.built = ann.load_index(self.folder / "ann.faiss")
+        return self.built
 
     def live_mask(self) -> np.ndarray:
         return ~np.isin(self.ids, self.deleted, assume_unique=True)
@@ -78,16 +90,17 @@ def write_segment(folder: Path, ids: np.ndarray, vectors: np.ndarray, settings: 
     """Write a new segment directory; returns it loaded. The caller publishes it in a manifest."""
     ids = np.asarray(ids, dtype=np.int64)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    order = np.argsort(ids, kind="stable")
-    ids, vectors = ids[order], vectors[order]
+    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        order = np.argsort(ids, kind="stable")  # a copy: only when a merge interleaved ranges
+        ids, vectors = ids[order], vectors[order]
     folder.mkdir(parents=True)
     _save_npy(folder / "vectors.npy", vectors)
     _save_npy(folder / "ids.npy", ids)
     kind = ann.choose_index_type(len(ids), settings)
-    index = None
     if kind != "flat":
         index, kind = ann.build_index(vectors, ids, settings.model_copy(update={"type": kind}))
         ann.save_index(index, folder / "ann.faiss")
+        del index
         fsync_path(folder / "ann.faiss")
     fsync_path(folder)
     info = SegmentInfo(
@@ -97,15 +110,14 @@ def write_segment(folder: Path, ids: np.ndarray, vectors: np.ndarray, settings: 
         max_id=int(ids[-1]) if len(ids) else 0,
         kind=kind,
     )
-    return Segment(info, ids, vectors, index, np.zeros(0, np.int64))
+    return load_segment(folder, info)  # memory-mapped: the caller's arrays can be freed
 
 
 def load_segment(folder: Path, info: SegmentInfo) -> Segment:
     ids = np.load(folder / "ids.npy")
     vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-    index = ann.load_index(folder / "ann.faiss") if info.kind != "flat" else None
     deleted = np.load(folder / info.deletes) if info.deletes else np.zeros(0, np.int64)
-    return Segment(info, ids, vectors, index, deleted)
+    return Segment(info, ids, vectors, deleted, folder)
 
 
 def new_segment_id() -> str:
@@ -166,15 +178,22 @@ class FaissVectorIndex:
     def merge(self, runs: Sequence[Sequence[int]]) -> None:
         """Replace each run of adjacent segments (indexes into self.segments) by one segment of
         their live vectors. Runs must not overlap."""
-        for run in sorted(runs, key=lambda r: -r[0]):  # from the end: earlier indexes stay valid
+        for run in sorted(runs, key=lambda r: -r[0]):  # from the end: earlier positions stay valid
             parts = [self.segments[i] for i in run]
             masks = [p.live_mask() for p in parts]
-            ids = np.concatenate([p.ids[m] for p, m in zip(parts, masks, strict=True)])
-            vectors = np.concatenate(
-                [np.asarray(p.vectors[m], dtype=np.float32) for p, m in zip(parts, masks, strict=True)]
-            ).reshape(-1, self.dim)
+            total = sum(int(m.sum()) for m in masks)
+            ids = np.empty(total, dtype=np.int64)
+            vectors = np.empty((total, self.dim), dtype=np.float32)  # filled once, not concatenated
+            row = 0
+            for part, mask in zip(parts, masks, strict=True):
+                rows = np.flatnonzero(mask)
+                for start in range(0, len(rows), 65536):  # bounded temporaries from the mmaps
+                    block = rows[start : start + 65536]
+                    ids[row : row + len(block)] = part.ids[block]
+                    vectors[row : row + len(block)] = part.vectors[block]
+                    row += len(block)
             merged = (
-                [write_segment(self.root / new_segment_id(), ids, vectors, self.settings)] if len(ids) else []
+                [write_segment(self.root / new_segment_id(), ids, vectors, self.settings)] if total else []
             )
             self.segments[run[0] : run[-1] + 1] = merged
 
@@ -244,8 +263,9 @@ class FaissVectorIndex:
         return AnnHits(hits.scores, hits.ids.astype(np.int64))
 
     def describe(self) -> str:
-        """The ANN structures in use, e.g. "2 segments: IndexHNSWFlat (M 32, efSearch 128), flat"."""
-        parts = [ann.describe(s.ann) if s.ann is not None else "flat" for s in self.segments]
+        """The ANN structures in use, e.g. "2 segments: IndexHNSWFlat (M 32, efSearch 128), flat"
+        (a structure not read yet is named by its kind: describing never loads one)."""
+        parts = [ann.describe(s.built) if s.built is not None else s.info.kind for s in self.segments]
         label = "segment" if len(parts) == 1 else "segments"
         return f"{len(parts)} {label}: " + ", ".join(dict.fromkeys(parts)) if parts else "empty"
 
@@ -261,10 +281,10 @@ class FaissVectorIndex:
             else np.zeros((0, self.dim), np.float32)
         )
         settings = self.settings.model_copy(update={"type": kind})
-        index = None if kind == "flat" else ann.build_index(vectors, ids, settings)[0]
+        built = None if kind == "flat" else ann.build_index(vectors, ids, settings)[0]
         info = SegmentInfo("memory", len(ids), int(ids.min(initial=0)), int(ids.max(initial=0)), kind)
         return FaissVectorIndex(
-            self.root, [Segment(info, ids, vectors, index, np.zeros(0, np.int64))], self.dim, settings
+            self.root, [Segment(info, ids, vectors, np.zeros(0, np.int64), built=built)], self.dim, settings
         )
 
     def close(self) -> None:
