@@ -18,6 +18,7 @@ whose wall time, peak RSS and bytes written (write() calls, /proc/self/io) are p
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
@@ -32,7 +33,7 @@ from benchmarks.query_latency import p50_p95
 
 MODEL = "hashing-384"
 VOCAB = [f"w{i:05d}" for i in range(20_000)]
-WEIGHTS = [1 / (rank + 1) for rank in range(len(VOCAB))]
+CUMULATIVE = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCAB))))  # Zipf
 
 CHILD = """
 import json, resource, sys, time
@@ -55,7 +56,7 @@ def synth(path: Path, start: int, count: int, rng: random.Random) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         for i in range(start, start + count):
-            words = rng.choices(VOCAB, WEIGHTS, k=30)
+            words = rng.choices(VOCAB, cum_weights=CUMULATIVE, k=30)
             record = {"_id": f"r{i}", "title": " ".join(words[:3]), "text": " ".join(words)}
             handle.write(json.dumps(record) + "\n")
     return path
@@ -179,7 +180,7 @@ def main() -> None:
     started = time.perf_counter()
     base = synth(work / "base" / "records.jsonl", 0, n, rng)
     print(f"synthesised {base.stat().st_size / 1e6:.0f} MB of JSONL in {time.perf_counter() - started:.0f} s")
-    queries = [" ".join(rng.choices(VOCAB, WEIGHTS, k=3)) for _ in range(args.queries)]
+    queries = [" ".join(rng.choices(VOCAB, cum_weights=CUMULATIVE, k=3)) for _ in range(args.queries)]
 
     defaults = write_config(work / "defaults.json", index_dir)
     result = semsearch(defaults, "index", str(base.parent))

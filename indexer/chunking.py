@@ -96,14 +96,56 @@ def sentence_spans_in(text: str, span: Span) -> list[Span]:
     return [Span(start, start + len(stripped))]
 
 
+# A span this many characters per token of budget is cut into windows before it is tokenized:
+# no tokenizer averages 8 characters a token over a long text, and tokenizing one 30 MB line to
+# bisect it took minutes and gigabytes. Windows of 4 characters a token need at most 2 bisections.
+_PRECUT_CHARS_PER_TOKEN = 8
+_WINDOW_CHARS_PER_TOKEN = 4
+
+
+def _windows(text: str, span: Span, size: int) -> list[Span]:
+    """`span` cut into pieces of about `size` characters, at a space where there is one."""
+    out: list[Span] = []
+    start = span.start
+    while span.end - start > size:
+        cut = text.rfind(" ", start + size // 2, start + size)
+        cut = cut if cut > start else start + size
+        out.append(Span(start, cut))
+        start = cut
+    out.append(Span(start, span.end))
+    return [t for piece in out for t in sentence_spans_in(text, piece)]
+
+
+def _precut(text: str, spans: list[Span], budget: int) -> list[Span]:
+    limit = budget * _PRECUT_CHARS_PER_TOKEN
+    out: list[Span] = []
+    for span in spans:
+        if span.end - span.start > limit:
+            out.extend(_windows(text, span, budget * _WINDOW_CHARS_PER_TOKEN))
+        else:
+            out.append(span)
+    return out
+
+
+def _counted(count: TokenCounter, texts: list[str], batch: int = 512) -> list[int]:
+    """Token counts in bounded batches: a tokenizer's output for a whole book at once is GBs."""
+    out: list[int] = []
+    for i in range(0, len(texts), batch):
+        out.extend(count(texts[i : i + batch]))
+    return out
+
+
 def chunk_text(text: str, count: TokenCounter, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
-    """Split `text` into chunks of at most `max_tokens` model tokens (specials included)."""
+    """Split `text` into chunks of at most `max_tokens` model tokens (specials included).
+
+    Linear in the length of the text: nothing longer than a few budgets is ever tokenized."""
     spans = sentence_spans(text)
     if not spans:
         return []
     overhead = count([""])[0]
     budget = max(1, max_tokens - overhead)
-    counts = [c - overhead for c in count([text[s.start : s.end] for s in spans])]
+    spans = _precut(text, spans, budget)
+    counts = [c - overhead for c in _counted(count, [text[s.start : s.end] for s in spans])]
     spans, counts = _fit_spans(text, spans, counts, budget, count, overhead)
 
     chunks: list[Chunk] = []

@@ -7,12 +7,15 @@ Every knob lives here with its default; `config.yaml` documents them. Unknown ke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from indexer.errors import ConfigError
+
+Mode = Literal["semantic", "keyword", "hybrid"]  # the one definition of the search modes
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
 class _Section(BaseModel):
@@ -73,7 +76,7 @@ class SearchSettings(_Section):
     default_k: int = Field(10, ge=1)
     max_k: int = Field(100, ge=1, le=10_000)
     oversample: int = Field(4, ge=1, le=100)
-    mode: Literal["semantic", "keyword", "hybrid"] = "hybrid"
+    mode: Mode = "hybrid"
     fusion: Literal["rrf", "blend"] = "blend"
     rrf_k: int = Field(60, ge=1)
     blend_alpha: float = Field(0.5, ge=0, le=1)

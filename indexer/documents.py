@@ -31,6 +31,7 @@ from indexer.errors import DocumentError
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
 HTML_SUFFIXES = {".html", ".htm"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv"}
+STREAMED_SUFFIXES = {".jsonl", ".csv"}  # read record by record: no size limit applies
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES | {".pdf"}
 
 CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (128 KiB) refuses long texts; this fits a C long everywhere
@@ -378,7 +379,7 @@ def _checked_source(path: Path, settings: LoaderSettings) -> str:
         raise DocumentError(f"{name}: cannot read ({exc.strerror or exc})") from None
     except RuntimeError as exc:  # Python 3.11 resolve() on a symlink loop
         raise DocumentError(f"{name}: cannot resolve ({exc})") from None
-    if size > settings.max_file_mb * 1024 * 1024:
+    if size > settings.max_file_mb * 1024 * 1024 and suffix not in STREAMED_SUFFIXES:
         raise DocumentError(f"{name}: {size / 1e6:.0f} MB is over loader.max_file_mb, skipped")
     return source
 

@@ -179,7 +179,12 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encoded = self._model.tokenizer(
-            list(texts), add_special_tokens=True, verbose=False, truncation=False
+            list(texts),
+            add_special_tokens=True,
+            verbose=False,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
         )["input_ids"]
         return [len(ids) + self._prefix_tokens for ids in encoded]
 

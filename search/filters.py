@@ -7,6 +7,7 @@ k matching documents exist.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,12 +39,16 @@ def parse_time(value: Any, key: str) -> float:
     """Epoch seconds, or an ISO 8601 date/time."""
     if isinstance(value, bool):
         raise QueryError(f"filter {key}: expected a date or epoch seconds, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
     try:
-        return float(value)
+        seconds = float(value)
     except (TypeError, ValueError):
         pass
+    except OverflowError:
+        raise QueryError(f"filter {key}: {value} is out of range for epoch seconds") from None
+    else:
+        if not math.isfinite(seconds):
+            raise QueryError(f"filter {key}: expected a finite number of epoch seconds, got {value!r}")
+        return seconds
     try:
         return datetime.fromisoformat(str(value)).timestamp()
     except ValueError:
@@ -63,7 +68,7 @@ def parse_filters(raw: Mapping[str, Any] | None, known_fields: Sequence[str]) ->
             raise QueryError(f"unknown filter field '{key}'; filterable fields: {known}")
         if isinstance(value, dict | list):
             raise QueryError(f"filter {key}: expected a single value, got {type(value).__name__}")
-        metadata[key] = value
+        metadata[key] = _sql_value(value)
     source = raw.get("source")
     if source is not None and not isinstance(source, str):
         raise QueryError("filter source: expected a path prefix or glob string")
@@ -75,6 +80,14 @@ def parse_filters(raw: Mapping[str, Any] | None, known_fields: Sequence[str]) ->
         modified_before=parse_time(before, "modified_before") if before is not None else None,
         metadata=metadata,
     )
+
+
+def _sql_value(value: Any) -> Any:
+    """A value SQLite can bind: integers beyond 64 bits (JSON allows them) become text, which is
+    how the filter compares anyway."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)
+    return value
 
 
 def to_sql(filters: Filters) -> tuple[str, list[Any]]:

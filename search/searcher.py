@@ -11,12 +11,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 from indexer.analysis import cjk_fraction
-from indexer.config import Settings
+from indexer.config import MODES, Mode, Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
 from indexer.snapshot import IndexSnapshot, check_embedder
@@ -24,8 +25,6 @@ from search.filters import Filters, to_sql
 from search.fusion import fused_order, reciprocal_rank_fusion, score_blend
 from search.snippets import make_snippet, term_pattern
 
-Mode = Literal["semantic", "keyword", "hybrid"]
-MODES: tuple[Mode, ...] = ("semantic", "keyword", "hybrid")
 EXACT_FILTERED_MAX = 50_000  # filtered sets this small are scored exactly (~10 ms at 384-d)
 
 
@@ -63,7 +62,10 @@ class Hit:
     source: str
     score: float
     snippet: str
-    highlights: list[tuple[int, int]]
+    highlights: Annotated[
+        list[tuple[int, int]],
+        Field(description="[start, end) character (code point) offsets of query terms within snippet"),
+    ]
 
 
 @dataclass(frozen=True)

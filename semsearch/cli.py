@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from indexer.config import Settings, load_settings
+from indexer.config import MODES, Settings, load_settings
 from indexer.errors import SemsearchError
 from indexer.runtime import configure_threads
 
@@ -49,7 +49,7 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=None, help="number of results (default 10)")
     search.add_argument("--offset", type=int, default=0)
-    search.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default=None)
+    search.add_argument("--mode", choices=MODES, default=None)
     search.add_argument(
         "--filter",
         action="append",
@@ -67,7 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="nDCG/recall/MRR on a BEIR-layout dataset")
     evaluate.add_argument("dataset", type=Path)
-    evaluate.add_argument("--mode", choices=["semantic", "keyword", "hybrid"], default=None)
+    evaluate.add_argument("--mode", choices=MODES, default=None)
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--max-queries", type=int, default=0, help="evaluate only the first N queries")
     evaluate.add_argument(

@@ -75,3 +75,23 @@ def test_real_tokenizer_never_exceeds_the_model_limit(real_embedder) -> None:
     counts = real_embedder.count_tokens([c.text for c in chunks])
     assert max(counts) <= limit
     assert min(counts) > limit // 4  # packed, not one sentence per chunk
+
+
+@pytest.mark.parametrize("separator", [" ", ""])
+def test_one_huge_line_is_chunked_without_tokenizing_it_whole(separator: str) -> None:
+    """A 2 MB line with no sentence end (words, or CJK without spaces): the counter only ever
+    sees pieces of a few budgets, so the work is linear and memory stays bounded."""
+    unit = "glacier" if separator else "河岸柳树"
+    text = separator.join([unit] * (2_000_000 // (len(unit) + len(separator))))
+    seen: list[int] = []
+
+    def counting(texts: Sequence[str]) -> list[int]:
+        seen.append(max(len(t) for t in texts))
+        assert len(texts) <= 512
+        return word_counter(texts)
+
+    chunks = chunk_text(text, counting, 64, 8)
+    assert max(seen) <= 64 * 8, "nothing near the line's length was tokenized"
+    assert all(word_counter([c.text])[0] <= 64 for c in chunks)
+    covered = "".join(c.text for c in chunks).replace(" ", "")
+    assert len(covered) >= len(text.replace(" ", "")), "every character is in some chunk"

@@ -461,3 +461,10 @@ def test_discovery_does_not_walk_excluded_folders(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(os, "walk", recording_walk)
     assert [p.name for p in discover_files(tmp_path, LOADER, pytest.fail)] == ["a.txt"]
     assert walked == [tmp_path.name]
+
+
+def test_streamed_record_files_have_no_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    line = json.dumps({"text": "y" * 1000}) + "\n"
+    path.write_text(line * 1200, encoding="utf-8")  # 1.2 MB, over a 1 MB limit
+    assert len(read_file(path, LoaderSettings(max_file_mb=1))) == 1200

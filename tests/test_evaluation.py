@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from indexer.config import Settings
+from indexer.config import MODES, Settings
 from indexer.embedders import Embedder, HashingEmbedder
 from indexer.errors import SemsearchError
 from indexer.pipeline import Indexer
 from search.beir import DatasetError, count_records, load_dataset
 from search.evaluation import default_index_dir, format_report, model_slug, run_evaluation
-from search.searcher import MODES
 from tests.conftest import SHARED_DATA, write_corpus
 
 CORPUS = [

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from indexer.config import load_settings
+from indexer.config import MODES, load_settings
 from indexer.embedders import HashingEmbedder
 from indexer.errors import QueryError
 from indexer.pipeline import Indexer
 from search.filters import Filters, parse_filters, to_sql
-from search.searcher import MODES
 from search.service import SearchService
 from tests.conftest import write_corpus
 
@@ -144,3 +143,24 @@ def test_to_sql_prefix_is_not_a_like_pattern() -> None:
 def test_empty_filters_are_false() -> None:
     assert not Filters()
     assert Filters(modified_after=0.0)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"year": 9223372036854775808},
+        {"year": -(2**70)},
+        {"year": 10**400},
+    ],
+)
+def test_filter_values_beyond_64_bits_are_compared_not_a_crash(
+    filtered_service: SearchService, filters: dict
+) -> None:
+    result = filtered_service.search_text("notes", k=5, mode="hybrid", filters=filters)
+    assert result.hits == []
+
+
+@pytest.mark.parametrize("value", [10**400, float("inf"), float("nan")])
+def test_out_of_range_times_are_a_query_error(filtered_service: SearchService, value) -> None:
+    with pytest.raises(QueryError, match="modified_after"):
+        filtered_service.search_text("notes", k=5, filters={"modified_after": value})

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from indexer.analysis import analyze, cjk_fraction, query_terms
-from indexer.config import load_settings
+from indexer.config import MODES, load_settings
 from indexer.embedders import HashingEmbedder
 from indexer.errors import QueryError
 from indexer.keyword_index import fts_match_expression
 from indexer.pipeline import Indexer
-from search.searcher import MODES
 from search.service import SearchService
 from tests.conftest import write_corpus
 

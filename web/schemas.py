@@ -12,7 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-Mode = Literal["semantic", "keyword", "hybrid"]
+from indexer.config import Mode
+from search.searcher import Hit
+
 MAX_BATCH = 64
 
 
@@ -88,24 +90,12 @@ class BatchBody(BaseModel):
     )
 
 
-class HitOut(BaseModel):
-    doc_id: str
-    chunk_id: int
-    title: str
-    source: str
-    score: float
-    snippet: str
-    highlights: list[tuple[int, int]] = Field(
-        description="[start, end) character (code point) offsets of query terms within snippet"
-    )
-
-
 class SearchOut(BaseModel):
     query: str
     mode: Mode
     took_ms: float
     total: int = Field(description="documents in the ranked candidate list (an upper bound for paging)")
-    results: list[HitOut]
+    results: list[Hit]
 
 
 class BatchOut(BaseModel):
@@ -114,7 +104,7 @@ class BatchOut(BaseModel):
 
 class SimilarOut(BaseModel):
     doc_id: str
-    results: list[HitOut]
+    results: list[Hit]
 
 
 class ChunkOut(BaseModel):
