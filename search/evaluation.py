@@ -177,6 +177,8 @@ def run_evaluation(
 
     index = IndexSnapshot.open(settings.index_dir, settings.index)
     try:
+        records = count_records(dataset.corpus)
+        _check_coverage(index.manifest.documents, records, dataset.corpus, warn)
         index, index_type = _with_configured_ann(index, settings, warn)
         searcher = Searcher(index, embedder, settings)
         run, latencies = _run_queries(searcher, dataset, mode, progress)  # type: ignore[arg-type]
@@ -188,7 +190,7 @@ def run_evaluation(
             **metrics,
             "queries": len(dataset.qrels),
             "documents": index.manifest.documents,
-            "corpus_records": count_records(dataset.corpus),
+            "corpus_records": records,
             "chunks": index.vectors.count(),
             "model": embedder.model_id,
             "backend": embedder.backend,
@@ -206,6 +208,20 @@ def run_evaluation(
     finally:
         index.close()
     return report
+
+
+def _check_coverage(documents: int, records: int, corpus: Path, warn: Warn) -> None:
+    """Scores over a partial index are not the dataset's scores: fail on none, warn on fewer."""
+    if documents == 0:
+        raise SemsearchError(
+            f"the index built from {corpus} holds 0 of its {records} records: nothing to evaluate "
+            "(see the skipped-record warnings above)"
+        )
+    if documents < records:
+        warn(
+            f"WARNING: the index holds {documents} of the corpus's {records} records "
+            f"({records - documents} skipped): these scores are not comparable with published ones"
+        )
 
 
 def _indexing(report: IndexReport, state: str) -> dict[str, Any]:

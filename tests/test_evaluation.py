@@ -212,3 +212,24 @@ def test_real_xquad_zh_with_e5(
     assert scores["semantic"] >= 0.9
     assert scores["keyword"] >= 0.93
     assert scores["hybrid"] >= max(scores["semantic"], scores["keyword"]) - 0.01
+
+
+def test_a_partial_index_is_reported_loudly_and_an_empty_one_fails(
+    dataset: Path, make_settings: Callable[..., Settings], fake_embedder: HashingEmbedder, tmp_path: Path
+) -> None:
+    corpus = dataset / "corpus.jsonl"
+    corpus.write_text(corpus.read_text() + '{"_id": "bad", "text": ""}\n{broken\n', encoding="utf-8")
+    warnings: list[str] = []
+    report = run_evaluation(
+        make_settings(),
+        fake_embedder,
+        dataset,
+        mode="keyword",
+        index_dir=tmp_path / "a",
+        warn=warnings.append,
+    )
+    assert report["documents"] == 6 and report["corpus_records"] == 8
+    assert any("holds 6 of the corpus's 8 records" in w for w in warnings), warnings
+    corpus.write_text('{"_id": "x", "text": ""}\n[1]\n', encoding="utf-8")
+    with pytest.raises(SemsearchError, match="holds 0 of its 2 records"):
+        run_evaluation(make_settings(), fake_embedder, dataset, mode="keyword", index_dir=tmp_path / "b")
