@@ -70,7 +70,15 @@ def write_config(path: Path, index_dir: Path, **index: int) -> Path:
 def semsearch(config: Path, *args: str) -> dict[str, float]:
     """Run one CLI command in a fresh process; its measurements and its report line."""
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, "--config", str(config), "--model", MODEL, *args],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            "--config",
+            str(config),
+            *(() if args[0] == "compact" else ("--model", MODEL)),
+            *args,
+        ],
         capture_output=True,
         text=True,
         check=False,

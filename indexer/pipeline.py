@@ -109,6 +109,12 @@ class Indexer:
                 self.layout.publish(base)
             else:
                 self._check_compatible(base)
+            waiting = self.layout.draft()
+            if waiting is not None:
+                self.warn(
+                    f"an interrupted rebuild ({waiting.documents} documents done) is kept on disk: "
+                    "`semsearch rebuild` finishes it"
+                )
             return self._write(base, roots, draft=False)
 
     def rebuild(self, paths: Sequence[Path] | None = None) -> IndexReport:
@@ -132,16 +138,9 @@ class Indexer:
             return self._write(draft, roots, draft=True)
 
     def compact(self) -> IndexReport:
-        """Merge every segment as far as segment_max_vectors allows and purge deleted rows."""
-        with self.layout.writer_lock():
-            base = self.layout.current()
-            check_embedder(base.embedder, self.embedder)
-            run = _Run(self, base, list(base.roots), draft=False)
-            try:
-                run.compact(full=True)
-                return run.finish()
-            finally:
-                run.close()
+        """`compact_index`, after checking that this indexer's embedder built the index."""
+        check_embedder(self.layout.current().embedder, self.embedder)
+        return compact_index(self.settings, self.warn, self.hook)
 
     def prepare(self, doc: Document) -> tuple[list[Chunk], list[str]]:
         """A document's chunks and the exact texts the embedder sees for them."""
@@ -183,7 +182,7 @@ class Indexer:
     def _write(self, base: Manifest, roots: list[str], draft: bool) -> IndexReport:
         started = time.perf_counter()
         self.layout.collect_garbage(self.settings.index.keep_versions)
-        run = _Run(self, base, roots, draft)
+        run = _Run(self.settings, self.layout, base, roots, draft, self.warn, self.hook, owner=self)
         try:
             self.hook("created")
             run.ingest()
@@ -206,15 +205,45 @@ class Indexer:
         return (title, tokens) if tokens <= self.chunk_tokens // 2 else ("", 0)
 
 
-class _Run:
-    """One writer's pass over the files: the state between staging and publishing."""
+def compact_index(
+    settings: Settings, warn: Warn = lambda _m: None, hook: BuildHook = lambda _stage: None
+) -> IndexReport:
+    """Merge every segment as far as segment_max_vectors allows and purge deleted rows. Needs no
+    embedder: nothing is embedded, vectors are only moved."""
+    layout = IndexLayout(settings.index_dir)
+    started = time.perf_counter()
+    with layout.writer_lock():
+        base = layout.current()
+        run = _Run(settings, layout, base, list(base.roots), False, warn, hook)
+        try:
+            run.compact(full=True)
+            report = run.finish()
+        finally:
+            run.close()
+    report.seconds = time.perf_counter() - started
+    return report
 
-    def __init__(self, owner: Indexer, base: Manifest, roots: list[str], draft: bool) -> None:
-        self.owner = owner
-        self.settings = owner.settings
-        self.layout = owner.layout
-        self.warn = owner.warn
-        self.hook = owner.hook
+
+class _Run:
+    """One writer's pass over the files: the state between staging and publishing. `owner`, the
+    Indexer that chunks and embeds, is needed only to ingest files."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        layout: IndexLayout,
+        base: Manifest,
+        roots: list[str],
+        draft: bool,
+        warn: Warn,
+        hook: BuildHook,
+        owner: Indexer | None = None,
+    ) -> None:
+        self._owner = owner
+        self.settings = settings
+        self.layout = layout
+        self.warn = warn
+        self.hook = hook
         self.draft = draft
         self.current = base
         self.roots = roots
@@ -243,6 +272,11 @@ class _Run:
     @property
     def gen(self) -> int:
         return self.current.generation
+
+    @property
+    def owner(self) -> Indexer:
+        assert self._owner is not None, "this run only merges: it has no embedder"
+        return self._owner
 
     # -- reading files ----------------------------------------------------------------
     def ingest(self) -> None:

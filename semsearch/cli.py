@@ -7,7 +7,9 @@ A user mistake prints one line to stderr and exits 1; nothing prints a traceback
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -152,8 +154,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
 
     if args.command == "compact":
-        report = Indexer(settings, create_embedder(settings.model, threads), warn=_warn).compact()
-        _print_report(report)
+        from indexer.pipeline import compact_index
+
+        _print_report(compact_index(settings, warn=_warn))
         return 0
 
     if args.command == "stats":
@@ -210,11 +213,26 @@ def run(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects unknown commands
 
 
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "disk is full" in str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = run(argv)
     except SemsearchError as exc:
         print(f"semsearch: error: {exc}", file=sys.stderr)
+        code = 1
+    except (OSError, sqlite3.OperationalError) as exc:
+        if not _disk_full(exc):
+            raise
+        print(
+            f"semsearch: error: the disk is full ({exc}); nothing was published, the index is as "
+            "it was: free some space and run the command again",
+            file=sys.stderr,
+        )
         code = 1
     except KeyboardInterrupt:
         print("semsearch: interrupted", file=sys.stderr)

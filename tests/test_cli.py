@@ -138,3 +138,28 @@ def test_real_model_end_to_end_from_the_command_line(small_corpus: Path, tmp_pat
             ).stdout
         )
         assert result["results"][0]["source"].endswith("cats.txt"), mode
+
+
+def test_a_full_disk_is_one_line_and_the_index_stays(
+    fake_config: Path, small_corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    from indexer import vector_index
+    from semsearch.cli import main
+
+    semsearch("--config", str(fake_config), "index", str(small_corpus))
+    before = semsearch("--config", str(fake_config), "stats").stdout
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vector_index, "_save_npy", full)
+    (small_corpus / "new.txt").write_text("A new note about glaciers.\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(fake_config), "index", str(small_corpus)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "disk is full" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    after = semsearch("--config", str(fake_config), "stats").stdout
+    assert after.splitlines()[0] == before.splitlines()[0] == "   documents: 5"
