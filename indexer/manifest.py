@@ -20,11 +20,13 @@ SCHEMA_VERSION = 2
 
 @dataclass(frozen=True)
 class EmbedderInfo:
-    """What an index records about the embedder that built it."""
+    """What an index records about the embedder that built it. `max_tokens` (the model's own
+    limit) lets a later run size chunks without loading the model; it is not part of identity."""
 
     backend: str
     model_id: str
     dim: int
+    max_tokens: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

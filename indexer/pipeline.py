@@ -93,14 +93,18 @@ class Indexer:
         self.warn = warn
         self.progress = progress
         self.hook = hook  # called at each stage; tests use it to simulate a kill mid-build
-        limit = embedder.max_tokens
-        wanted = settings.chunking.max_tokens
-        self.chunk_tokens = min(wanted, limit) if wanted else limit
+
+    @property
+    def chunk_tokens(self) -> int:
+        """Chunk size in model tokens: the configured size, never above the model's limit."""
+        limit = self.embedder.max_tokens
+        wanted = self.settings.chunking.max_tokens
+        return min(wanted, limit) if wanted else limit
 
     # -- public -----------------------------------------------------------------------
     def index(self, paths: Sequence[Path]) -> IndexReport:
         """Add new and changed documents under `paths`, drop vanished ones, keep the rest."""
-        roots = _checked_roots(paths)
+        roots = checked_roots(paths)
         with self.layout.writer_lock():
             base = self.layout.current_or_none()
             if base is None:
@@ -127,7 +131,7 @@ class Indexer:
                     raise IndexNotFound(
                         f"nothing to rebuild in {self.layout.index_dir}: give the paths to index"
                     )
-            roots = _checked_roots(paths)
+            roots = checked_roots(paths)
             draft = self.layout.draft()
             if draft is None or not self._resumable(draft, roots):
                 draft = self._empty_manifest(self.layout.new_catalog_name(), roots)
@@ -530,7 +534,7 @@ class _Run:
         self.store.close()
 
 
-def _checked_roots(paths: Sequence[Path]) -> list[str]:
+def checked_roots(paths: Sequence[Path]) -> list[str]:
     """Resolved roots; a missing one is an error before anything is written."""
     roots = []
     for path in paths:

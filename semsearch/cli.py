@@ -142,12 +142,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         runtime.query_threads if serving else runtime.threads, serving_queries=serving
     )
 
-    # Imported after the thread pools are sized: these pull in numpy, faiss and torch.
-    from indexer.embedders import create_embedder
-    from indexer.pipeline import Indexer
+    # Imported after the thread pools are sized: these pull in numpy and faiss (torch only when
+    # a model is loaded, and a model only when something is embedded).
+    from indexer.embedders import create_embedder, embedder_for
+    from indexer.pipeline import Indexer, checked_roots
 
     if args.command in ("index", "rebuild"):
-        embedder = create_embedder(settings.model, threads)
+        checked_roots(args.paths)  # a mistyped path fails before any model loads
+        embedder = (
+            embedder_for(settings, threads, bool(args.model))
+            if args.command == "index"
+            else create_embedder(settings.model, threads)  # a rebuild may switch models
+        )
         indexer = Indexer(settings, embedder, warn=_warn, progress=sys.stderr.isatty())
         report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
         _print_report(report)
@@ -168,16 +174,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
 
     if args.command == "search":
+        from indexer.layout import IndexLayout
+        from search.searcher import SearchRequest
         from search.service import SearchService
 
-        service = SearchService.open(settings, create_embedder(settings.model, threads))
+        filters = _parse_filters(args.filter)
+        k = settings.search.default_k if args.k is None else args.k
+        mode = args.mode or settings.search.mode
+        SearchRequest(args.query, k, args.offset, mode).validate(settings)  # before the index opens
+        IndexLayout(settings.index_dir).current()  # no index: say so before any model loads
+        service = SearchService.open(settings, embedder_for(settings, threads, bool(args.model)))
         result = service.search_text(
-            args.query,
-            k=args.k,
-            offset=args.offset,
-            mode=args.mode,
-            filters=_parse_filters(args.filter),
-            collapse=not args.all_chunks,
+            args.query, k=k, offset=args.offset, mode=mode, filters=filters, collapse=not args.all_chunks
         )
         if args.json:
             print(json.dumps(service.result_json(result), ensure_ascii=False))
@@ -208,7 +216,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from web.server import serve
 
-        serve(settings, host=args.host or settings.server.host, port=args.port or settings.server.port)
+        serve(
+            settings,
+            host=args.host or settings.server.host,
+            port=args.port or settings.server.port,
+            model_given=bool(args.model),
+        )
         return 0
     raise AssertionError(args.command)  # pragma: no cover - argparse rejects unknown commands
 

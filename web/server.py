@@ -11,7 +11,7 @@ import os
 import uvicorn
 
 from indexer.config import Settings
-from indexer.embedders import create_embedder
+from indexer.embedders import LazyEmbedder, embedder_for
 from indexer.runtime import thread_count
 from web.app import create_app
 
@@ -22,12 +22,15 @@ def api_token(settings: Settings) -> str:
     return os.environ.get(TOKEN_ENV) or settings.server.api_token
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Blocks until interrupted. One process, one model: uvicorn runs a single worker."""
+def serve(settings: Settings, host: str, port: int, model_given: bool = False) -> None:
+    """Blocks until interrupted. One process, one model: uvicorn runs a single worker. The model
+    is the index's own unless `model_given` (the user named one)."""
     # Loaded before uvicorn starts, so a bad model name fails with one line, not a traceback.
     # runtime.query_threads: one query is too small to split across cores
     # (docs/decisions.md, "Thread pools on the query path").
-    embedder = create_embedder(settings.model, thread_count(settings.runtime.query_threads))
+    embedder = embedder_for(settings, thread_count(settings.runtime.query_threads), model_given)
+    if isinstance(embedder, LazyEmbedder):
+        embedder.real()  # a server loads now: the first query should not wait for it
     app = create_app(settings, embedder, api_token=api_token(settings))
     print(f"semsearch: serving {settings.index_dir} on http://{host}:{port}/ (API docs at /docs)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
