@@ -56,7 +56,7 @@ class IndexSettings(_Section):
     ivf_target_recall: float = Field(0.998, gt=0, le=1)
     pq_m: int = Field(48, ge=1)
     train_sample: int = Field(100_000, ge=1000)
-    segment_max_vectors: int = Field(500_000, ge=1000)  # a writer seals a segment at this size
+    segment_max_vectors: int = Field(250_000, ge=1000)  # a writer seals a segment at this size
     max_segments: int = Field(8, ge=1, le=1000)  # more than this and the smallest adjacent ones merge
     merge_factor: int = Field(4, ge=2, le=100)  # segments merged into one at a time
     expunge_deletes: float = Field(0.3, gt=0, le=1)  # a segment this share deleted is rewritten

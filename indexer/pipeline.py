@@ -35,6 +35,21 @@ from indexer.vector_index import FaissVectorIndex
 
 Warn = Callable[[str], None]
 BuildHook = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, reported after every embedded batch and every file."""
+
+    files_done: int
+    files_total: int
+    documents: int  # new and changed documents staged so far
+    chunks_embedded: int
+    unchanged: int
+    seconds: float
+
+
+ProgressHandler = Callable[[Progress], None]
 LOOKUP_GROUP = 500  # records looked up in the catalog at once
 
 
@@ -84,14 +99,14 @@ class Indexer:
         settings: Settings,
         embedder: Embedder,
         warn: Warn = lambda _m: None,
-        progress: bool = False,
+        progress: ProgressHandler | None = None,
         hook: BuildHook = lambda _stage: None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.layout = IndexLayout(settings.index_dir)
         self.warn = warn
-        self.progress = progress
+        self.progress = progress  # called with a Progress as the run goes (the CLI prints lines)
         self.hook = hook  # called at each stage; tests use it to simulate a kill mid-build
 
     @property
@@ -271,6 +286,8 @@ class _Run:
         self.buffer_chunks = 0
         self.batch_chunks = max(self.settings.model.batch_size * 8, 64)
         self.hinted = False
+        self.started = time.perf_counter()
+        self.files_done = self.files_total = 0
         self.ingested = False  # staging nobody claimed is dropped only after a full pass
 
     @property
@@ -290,10 +307,13 @@ class _Run:
                 files = discover_files(Path(root), self.settings.loader, self._skip)
             except DocumentError as exc:
                 raise SemsearchError(str(exc)) from None
+            self.files_total += len(files)
             for path in files:
                 origin = str(path.resolve())
                 visited.add(origin)
                 self._ingest_file(path, origin)
+                self.files_done += 1
+                self._report_progress()
             for origin in sorted(self.store.live_origins_under(root, os.sep, self.gen) - visited):
                 self._remove(v.key for v in self.store.live_from(origin, self.gen))
         self._flush()
@@ -337,6 +357,21 @@ class _Run:
             self.seen.update(previous)  # an unreadable file keeps what it had
             return
         self._remove(v.key for doc_id, v in previous.items() if doc_id not in found)
+
+    def _report_progress(self) -> None:
+        if self._owner is None or self._owner.progress is None:
+            return
+        report = self.report
+        self._owner.progress(
+            Progress(
+                self.files_done,
+                self.files_total,
+                report.added + report.updated,
+                report.chunks_embedded,
+                report.unchanged,
+                time.perf_counter() - self.started,
+            )
+        )
 
     def _problem(self, message: str) -> None:
         self.report.skipped.append(message)
@@ -394,7 +429,7 @@ class _Run:
             return
         texts = [text for item in self.buffer for text in item.inputs]
         started = time.perf_counter()
-        vectors = self.owner.embedder.embed_documents(texts, progress=self.owner.progress)
+        vectors = self.owner.embedder.embed_documents(texts)
         self.report.embed_seconds += time.perf_counter() - started
         self.report.chunks_embedded += len(texts)
         self.store.begin()
@@ -415,6 +450,7 @@ class _Run:
         self.pending_chunks += len(texts)
         self.buffer, self.buffer_chunks = [], 0
         self.hook("embedded-batch")
+        self._report_progress()
         if self.pending_chunks + self.batch_chunks > self.settings.index.segment_max_vectors:
             self._seal()  # before the next batch would take the segment past its maximum
 

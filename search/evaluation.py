@@ -28,6 +28,7 @@ from indexer.embedders import Embedder
 from indexer.errors import SemsearchError
 from indexer.layout import IndexLayout
 from indexer.pipeline import Indexer, IndexReport
+from indexer.progress import ProgressLines
 from indexer.snapshot import IndexSnapshot
 from search.beir import Dataset, count_records, load_dataset
 from search.ir_metrics import evaluate
@@ -64,7 +65,7 @@ def _prepare_index(
     settings: Settings, embedder: Embedder, dataset: Dataset, explicit: bool, warn: Warn, progress: bool
 ) -> tuple[IndexReport, str]:
     """Index the corpus into settings.index_dir; (report, "built" | "updated" | "reused")."""
-    indexer = Indexer(settings, embedder, warn=warn, progress=progress)
+    indexer = Indexer(settings, embedder, warn=warn, progress=ProgressLines(warn) if progress else None)
     layout = IndexLayout(settings.index_dir)
     wanted_chunking = indexer.chunking_info()
     if layout.current_name() is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -27,27 +28,45 @@ def _warn(message: str) -> None:
     print(f"semsearch: {message}", file=sys.stderr)
 
 
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """The options every command takes, before or after its name (`default` SUPPRESS on the
+    commands, so a value given before the name is not reset by the command's own parser)."""
+    parser.add_argument(
+        "--config", type=Path, default=default, help="YAML config (default: ./config.yaml if present)"
+    )
+    parser.add_argument(
+        "--index-dir", type=Path, default=default, help="index directory (overrides index_dir)"
+    )
+    parser.add_argument(
+        "--model", default=default, help="embedding model name or path (default: the index's own model)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=default, help="CPU threads for indexing (runtime.threads; 0 = all)"
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semsearch", description="Index your documents and search them by meaning."
     )
-    parser.add_argument("--config", type=Path, help="YAML config (default: ./config.yaml if present)")
-    parser.add_argument("--index-dir", type=Path, help="index directory (overrides index_dir)")
-    parser.add_argument("--model", help="embedding model name or path, e.g. multilingual-e5-small")
-    parser.add_argument(
-        "--threads", type=int, help="CPU threads for indexing (runtime.threads; 0 = all cores)"
-    )
+    _global_options(parser, None)
+    shared = argparse.ArgumentParser(add_help=False)
+    _global_options(shared, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    index = commands.add_parser("index", help="add new and changed documents, drop vanished ones")
+    index = commands.add_parser(
+        "index", parents=[shared], help="add new and changed documents, drop vanished ones"
+    )
     index.add_argument("paths", nargs="+", type=Path, metavar="PATH")
 
-    rebuild = commands.add_parser("rebuild", help="build a complete new index and swap it in atomically")
+    rebuild = commands.add_parser(
+        "rebuild", parents=[shared], help="build a complete new index and swap it in atomically"
+    )
     rebuild.add_argument(
         "paths", nargs="*", type=Path, metavar="PATH", help="default: the paths the index was built from"
     )
 
-    search = commands.add_parser("search", help="search the index")
+    search = commands.add_parser("search", parents=[shared], help="search the index")
     search.add_argument("query")
     search.add_argument("-k", type=int, default=None, help="number of results (default 10)")
     search.add_argument("--offset", type=int, default=0)
@@ -62,12 +81,14 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--all-chunks", action="store_true", help="do not collapse to one hit per document")
     search.add_argument("--json", action="store_true", help="print JSON")
 
-    commands.add_parser("stats", help="what the index holds")
+    commands.add_parser("stats", parents=[shared], help="what the index holds")
     commands.add_parser(
-        "compact", help="merge the index's segments and drop deleted rows (also happens automatically)"
+        "compact",
+        parents=[shared],
+        help="merge the index's segments and drop deleted rows (also happens automatically)",
     )
 
-    evaluate = commands.add_parser("eval", help="nDCG/recall/MRR on a BEIR-layout dataset")
+    evaluate = commands.add_parser("eval", parents=[shared], help="nDCG/recall/MRR on a BEIR-layout dataset")
     evaluate.add_argument("dataset", type=Path)
     evaluate.add_argument("--mode", choices=MODES, default=None)
     evaluate.add_argument("--split", default="test")
@@ -79,7 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true")
 
-    serve = commands.add_parser("serve", help="serve the search page and the JSON API")
+    serve = commands.add_parser("serve", parents=[shared], help="serve the search page and the JSON API")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     return parser
@@ -146,6 +167,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     # a model is loaded, and a model only when something is embedded).
     from indexer.embedders import create_embedder, embedder_for
     from indexer.pipeline import Indexer, checked_roots
+    from indexer.progress import ProgressLines
 
     if args.command in ("index", "rebuild"):
         checked_roots(args.paths)  # a mistyped path fails before any model loads
@@ -154,7 +176,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             if args.command == "index"
             else create_embedder(settings.model, threads)  # a rebuild may switch models
         )
-        indexer = Indexer(settings, embedder, warn=_warn, progress=sys.stderr.isatty())
+        indexer = Indexer(settings, embedder, warn=_warn, progress=ProgressLines(_warn))
         report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
         _print_report(report)
         return 0
@@ -250,4 +272,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("semsearch: interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:  # `semsearch search ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     sys.exit(code)

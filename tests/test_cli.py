@@ -163,3 +163,24 @@ def test_a_full_disk_is_one_line_and_the_index_stays(
     assert len(err.strip().splitlines()) == 1
     after = semsearch("--config", str(fake_config), "stats").stdout
     assert after.splitlines()[0] == before.splitlines()[0] == "   documents: 5"
+
+
+def test_serve_on_a_busy_port_fails_at_once(fake_config: Path, small_corpus: Path) -> None:
+    import socket
+
+    semsearch("--config", str(fake_config), "index", str(small_corpus))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = semsearch("--config", str(fake_config), "serve", "--port", str(port), check=False)
+    assert proc.returncode == 1 and f"cannot serve on 127.0.0.1:{port}" in proc.stderr
+    assert "serving" not in proc.stdout
+
+
+def test_global_options_work_after_the_command(fake_config: Path, small_corpus: Path, tmp_path: Path) -> None:
+    other = tmp_path / "after"
+    semsearch("index", str(small_corpus), "--config", str(fake_config), "--index-dir", str(other))
+    assert (other / "CURRENT").exists()
+    stats = semsearch("stats", "--index-dir", str(other), "--config", str(fake_config)).stdout
+    assert "documents: 5" in stats

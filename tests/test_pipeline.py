@@ -226,3 +226,14 @@ def test_server_side_searcher_follows_a_new_version(fake_index) -> None:
         assert not any(h.doc_id.endswith("glacier.txt") for h in old.hits)
     with pytest.raises(Exception, match="closed"):  # released with its last request
         old_searcher.index.store.execute("SELECT 1")
+
+
+def test_progress_lines_are_written_without_a_terminal(make_settings, fake_embedder, small_corpus) -> None:
+    from indexer.progress import ProgressLines
+
+    lines: list[str] = []
+    Indexer(make_settings(), fake_embedder, progress=ProgressLines(lines.append, every=0)).index(
+        [small_corpus]
+    )
+    assert lines and lines[-1].startswith("indexing: file 5 of 5, 5 documents new or changed, 5 chunks")
+    assert any("left (by files)" in line for line in lines)

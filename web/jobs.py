@@ -55,7 +55,7 @@ IndexerFactory = Callable[[Settings, Embedder, Callable[[str], None], Callable[[
 def _default_indexer(
     settings: Settings, embedder: Embedder, warn: Callable[[str], None], hook: Callable[[str], None]
 ) -> Indexer:
-    return Indexer(settings, embedder, warn=warn, progress=False, hook=hook)
+    return Indexer(settings, embedder, warn=warn, hook=hook)
 
 
 class RebuildJobs:

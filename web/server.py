@@ -7,11 +7,13 @@ overrides `server.api_token`.
 from __future__ import annotations
 
 import os
+import socket
 
 import uvicorn
 
 from indexer.config import Settings
 from indexer.embedders import LazyEmbedder, embedder_for
+from indexer.errors import ConfigError
 from indexer.runtime import thread_count
 from web.app import create_app
 
@@ -22,12 +24,29 @@ def api_token(settings: Settings) -> str:
     return os.environ.get(TOKEN_ENV) or settings.server.api_token
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail at once, before the model loads, when the address is taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"server.host: cannot resolve {host!r} ({exc.strerror})") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            message = f"cannot serve on {host}:{port}: {exc.strerror}; choose another --port"
+            raise ConfigError(message) from None
+
+
 def serve(settings: Settings, host: str, port: int, model_given: bool = False) -> None:
     """Blocks until interrupted. One process, one model: uvicorn runs a single worker. The model
     is the index's own unless `model_given` (the user named one)."""
     # Loaded before uvicorn starts, so a bad model name fails with one line, not a traceback.
     # runtime.query_threads: one query is too small to split across cores
     # (docs/decisions.md, "Thread pools on the query path").
+    check_port(host, port)
     embedder = embedder_for(settings, thread_count(settings.runtime.query_threads), model_given)
     if isinstance(embedder, LazyEmbedder):
         embedder.real()  # a server loads now: the first query should not wait for it
