@@ -24,7 +24,7 @@ from indexer.chunking import Chunk, chunk_text
 from indexer.config import Settings
 from indexer.documents import Document, discover_files, printable_path, read_documents
 from indexer.embedders import Embedder, embedder_info
-from indexer.errors import ChunkingChanged, DocumentError, IndexNotFound, SemsearchError
+from indexer.errors import ChunkingChanged, DocumentError, IndexNotFound, NotFound, SemsearchError
 from indexer.keyword_index import Fts5KeywordIndex
 from indexer.layout import IndexLayout
 from indexer.manifest import SCHEMA_VERSION, ChunkingInfo, Manifest
@@ -51,6 +51,7 @@ class Progress:
 
 ProgressHandler = Callable[[Progress], None]
 LOOKUP_GROUP = 500  # records looked up in the catalog at once
+SKIPS_KEPT = 1000  # skipped files and records remembered for `semsearch stats`
 
 
 @dataclass
@@ -243,6 +244,42 @@ def compact_index(
     return report
 
 
+def delete_documents(
+    settings: Settings,
+    doc_ids: Sequence[str] = (),
+    source_glob: str | None = None,
+    warn: Warn = lambda _m: None,
+    hook: BuildHook = lambda _stage: None,
+) -> IndexReport:
+    """Remove documents for good: their text, keyword rows and vectors leave the files on disk
+    (segments holding them are rewritten, older generations are dropped), not just the view.
+    A later `index` of a folder that still holds the file adds it again."""
+    layout = IndexLayout(settings.index_dir)
+    started = time.perf_counter()
+    with layout.writer_lock():
+        base = layout.current()
+        run = _Run(settings, layout, base, list(base.roots), False, warn, hook)
+        try:
+            keys = run.store.live_keys(base.generation, doc_ids, source_glob)
+            if not keys:
+                what = ", ".join(repr(i) for i in doc_ids) or f"source {source_glob!r}"
+                raise NotFound(f"no document matches {what}: `semsearch list` shows what the index holds")
+            run.store.erase_deleted_content()
+            run.remove(keys)
+            run.seal()
+            run.expunge()
+            report = run.finish(keep_versions=0)
+            # FTS5 keeps a deleted row's terms in its older b-tree segments until they merge:
+            # rewrite them, give the freed (zeroed) pages back, and empty the log.
+            run.store.optimize_keyword_index()
+            run.store.reclaim_free_pages(min_share=0.0)
+            run.store.checkpoint()
+        finally:
+            run.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 class _Run:
     """One writer's pass over the files: the state between staging and publishing. `owner`, the
     Indexer that chunks and embeds, is needed only to ingest files."""
@@ -315,9 +352,9 @@ class _Run:
                 self.files_done += 1
                 self._report_progress()
             for origin in sorted(self.store.live_origins_under(root, os.sep, self.gen) - visited):
-                self._remove(v.key for v in self.store.live_from(origin, self.gen))
+                self.remove(v.key for v in self.store.live_from(origin, self.gen))
         self._flush()
-        self._seal()
+        self.seal()
         self.ingested = True
 
     def _skip(self, path: Path, reason: str) -> None:
@@ -356,7 +393,7 @@ class _Run:
             self.warn(f"skipped {exc}")
             self.seen.update(previous)  # an unreadable file keeps what it had
             return
-        self._remove(v.key for doc_id, v in previous.items() if doc_id not in found)
+        self.remove(v.key for doc_id, v in previous.items() if doc_id not in found)
 
     def _report_progress(self) -> None:
         if self._owner is None or self._owner.progress is None:
@@ -417,7 +454,7 @@ class _Run:
         else:
             self.report.added += 1
 
-    def _remove(self, keys: Iterable[int]) -> None:
+    def remove(self, keys: Iterable[int]) -> None:
         new = set(keys) - self.removals
         self.removals |= new
         self.report.removed += len(new)
@@ -452,10 +489,10 @@ class _Run:
         self.hook("embedded-batch")
         self._report_progress()
         if self.pending_chunks + self.batch_chunks > self.settings.index.segment_max_vectors:
-            self._seal()  # before the next batch would take the segment past its maximum
+            self.seal()  # before the next batch would take the segment past its maximum
 
     # -- publishing -------------------------------------------------------------------
-    def _seal(self) -> None:
+    def seal(self) -> None:
         """Turn the staged documents into a segment and publish (or save the draft)."""
         if not self.pending and not self.removals:
             return
@@ -521,12 +558,14 @@ class _Run:
         if full:
             self.store.optimize_keyword_index()
 
-    def finish(self) -> IndexReport:
-        """Seal what is left, drop staging nobody claimed, merge, publish the rebuild."""
+    def finish(self, keep_versions: int | None = None) -> IndexReport:
+        """Seal what is left, drop staging nobody claimed, merge, publish the rebuild, collect
+        garbage (keeping `keep_versions` older generations; default index.keep_versions)."""
         unclaimed = [v.key for v in self.staged.values() if v.key not in self.claimed]
-        if unclaimed and self.ingested:
+        if self.ingested:
             self.store.begin()
             self.store.drop_versions(unclaimed)
+            self.store.set_meta("skipped_last_run", self.report.skipped[:SKIPS_KEPT])  # for `stats`
             self.store.commit()
         if self.report.changed or self.draft:
             self.compact(full=False)
@@ -534,7 +573,7 @@ class _Run:
             self.layout.publish(self.current)
             self.layout.drop_draft()
             self.report.published = True
-        self._purge()
+        self._purge(self.settings.index.keep_versions if keep_versions is None else keep_versions)
         report = self.report
         report.version = self.current.name
         report.documents = self.current.documents
@@ -543,15 +582,28 @@ class _Run:
         report.index_type = self.vectors.describe()
         return report
 
-    def _purge(self) -> None:
-        """Delete catalog rows that no kept generation can see any more."""
-        self.layout.collect_garbage(self.settings.index.keep_versions)
-        kept = [int(p.stem.split("-")[1]) for p in self.layout.manifests.glob("gen-*.json")]
+    def _purge(self, keep_versions: int) -> None:
+        """Delete catalog rows that no kept generation of this catalog can see any more."""
+        self.layout.collect_garbage(keep_versions)
+        kept = [
+            manifest.generation
+            for manifest in map(
+                self.layout.read, sorted(p.name for p in self.layout.manifests.glob("gen-*.json"))
+            )
+            if manifest.catalog == self.current.catalog
+        ]
         if kept:
             self.store.begin()
             self.store.purge(min(kept))
             self.store.commit()
         self.store.reclaim_free_pages()
+
+    def expunge(self) -> None:
+        """Rewrite every segment that holds tombstoned vectors without them."""
+        runs = [[position] for position, info in enumerate(self.vectors.infos()) if info.deleted]
+        if runs:
+            self.vectors.merge(runs)
+            self._save(self.current.next(self.layout.next_generation(), segments=self.vectors.infos()))
 
     def _hint_language(self, doc: Document) -> None:
         if self.hinted or self.owner.embedder.multilingual:

@@ -310,6 +310,15 @@ class Store:
         if pages and free / pages >= min_share:
             self.db.executescript("PRAGMA incremental_vacuum;")  # execute() would free one page
 
+    def erase_deleted_content(self) -> None:
+        """From now on, deleted rows are overwritten with zeros, not just unlinked (SQLite's
+        secure_delete): text that was deleted cannot be read back from the file."""
+        self.db.execute("PRAGMA secure_delete = ON")
+
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database and truncate it (old page images go too)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def optimize_keyword_index(self) -> None:
         self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
 
@@ -418,6 +427,40 @@ class Store:
             list(params),
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def list_documents(
+        self, gen: int, limit: int, offset: int = 0, source_glob: str | None = None
+    ) -> list[tuple[str, str, str, int, float]]:
+        """(id, source, title, chunks, modified) of generation `gen`, by source."""
+        where, params = ("AND d.source GLOB ?", [source_glob]) if source_glob else ("", [])
+        rows = self.db.execute(
+            "SELECT d.id, d.source, d.title, (SELECT count(*) FROM chunks c WHERE c.doc_key = d.key), "
+            f"d.modified FROM documents d WHERE {visible(gen)} {where} ORDER BY d.source LIMIT ? OFFSET ?",  # noqa: S608
+            [*params, limit, offset],
+        )
+        return [(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows]
+
+    def live_keys(self, gen: int, doc_ids: Sequence[str] = (), source_glob: str | None = None) -> list[int]:
+        """Keys of the versions generation `gen` holds with these ids, or whose source matches."""
+        keys = [v.key for v in self.live_versions(doc_ids, gen).values()] if doc_ids else []
+        if source_glob:
+            rows = self.db.execute(
+                f"SELECT key FROM documents d WHERE d.source GLOB ? AND {visible(gen)}",  # noqa: S608
+                [source_glob],
+            )
+            keys.extend(r[0] for r in rows)
+        return sorted(set(keys))
+
+    def counts_by_type(self, gen: int) -> dict[str, int]:
+        """Documents per file type (the origin file's suffix; records count under their file's)."""
+        counts: dict[str, int] = {}
+        rows = self.db.execute(
+            f"SELECT origin, count(*) FROM documents d WHERE {visible(gen)} GROUP BY origin"  # noqa: S608
+        )
+        for origin, count in rows:
+            suffix = Path(origin).suffix.lower() or "(no extension)"
+            counts[suffix] = counts.get(suffix, 0) + int(count)
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
     def iter_chunk_texts(self, gen: int) -> Iterator[tuple[int, str, str]]:
         """(chunk id, document title, chunk text) of every chunk of generation `gen`, by id."""

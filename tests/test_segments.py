@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from indexer.embedders import HashingEmbedder
-from indexer.errors import ChunkingChanged
+from indexer.errors import ChunkingChanged, NotFound
 from indexer.layout import IndexLayout
 from indexer.manifest import SegmentInfo
 from indexer.merge_policy import plan_full_compaction, plan_merges
-from indexer.pipeline import Indexer
+from indexer.pipeline import Indexer, delete_documents
 from indexer.snapshot import IndexSnapshot
 from indexer.store import visible
 from search.service import SearchService
@@ -320,3 +320,33 @@ def test_empty_first_run_still_publishes_a_searchable_index(make_settings, tmp_p
     service = SearchService.open(settings, HashingEmbedder())
     assert service.search_text("anything").hits == []
     service.close()
+
+
+def test_delete_removes_text_and_vectors_from_disk(make_settings, tmp_path: Path) -> None:
+    settings = make_settings(index__keep_versions=3)
+    embedder = HashingEmbedder()
+    corpus = tmp_path / "docs"
+    write_records(corpus / "a.jsonl", 0, 40)
+    secret = corpus / "secret.jsonl"
+    secret.write_text(json.dumps({"_id": "s1", "text": "zanzibarsecret passphrase"}) + "\n", encoding="utf-8")
+    Indexer(settings, embedder).index([corpus])
+    write_records(corpus / "b.jsonl", 100, 5)
+    Indexer(settings, embedder).index([corpus])  # a second generation still names the first segment
+    index = IndexSnapshot.open(settings.index_dir)
+    (chunk,) = index.store.chunks_of("s1", index.generation)
+    index.close()
+
+    report = delete_documents(settings, ["s1"])
+    assert report.removed == 1 and report.documents == 45
+    for path in Path(settings.index_dir).rglob("*"):
+        if path.is_file():
+            assert b"zanzibarsecret" not in path.read_bytes(), path
+    layout = IndexLayout(settings.index_dir)
+    assert [p.name for p in layout.manifests.iterdir()] == [layout.current_name()], "older generations gone"
+    live = IndexSnapshot.open(settings.index_dir)
+    assert all(chunk.id not in s.ids for s in live.vectors.segments) and live.vectors.count() == 45
+    assert not live.keywords.search("zanzibarsecret", 5)
+    live.close()
+    with pytest.raises(NotFound, match="no document matches"):
+        delete_documents(settings, ["s1"])
+    assert delete_documents(settings, source_glob="*b.jsonl#*").removed == 5

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from indexer.errors import QueryError, SemsearchError
+from indexer.pipeline import delete_documents
 from search.service import SearchService
 from web.deps import JobsDep, RunnerDep, ServiceDep, TokenDep
 from web.schemas import (
@@ -96,6 +97,30 @@ def search_batch(service: ServiceDep, run: RunnerDep, body: BatchBody) -> Json:
         except QueryError as exc:
             raise QueryError(f"queries[{position}]: {exc}") from None
     return {"results": [SearchService.result_json(r) for r in run(requests)]}
+
+
+@router.get("/api/documents", tags=["documents"], summary="What the index holds, a page at a time, by source")
+def documents(
+    service: ServiceDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="documents per page")] = 50,
+    offset: Annotated[int, Query(ge=0, description="documents to skip")] = 0,
+    source: Annotated[
+        str | None, Query(max_length=1000, description="glob over sources, e.g. */notes/*")
+    ] = None,
+) -> Json:
+    return service.documents(limit, offset, source)
+
+
+@router.delete(
+    "/api/documents/{doc_id:path}",
+    dependencies=[TokenDep],
+    tags=["documents"],
+    summary="Delete a document for good (text, keyword rows and vectors)",
+    responses={**_AUTH, **_NO_DOCUMENT, **_errors({409: "another process is writing the index"})},
+)
+def delete_document(service: ServiceDep, doc_id: str) -> Json:
+    report = delete_documents(service.settings, [doc_id])
+    return {"deleted": report.removed, "version": report.version}
 
 
 @router.get(
