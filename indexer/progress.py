@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from indexer.pipeline import Progress
+from indexer.writer import Progress
 
 
 class ProgressLines:

@@ -217,7 +217,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
 
     if args.command == "compact":
-        from indexer.pipeline import compact_index
+        from indexer.maintenance import compact_index
 
         _print_report(compact_index(settings, warn=_warn))
         return 0
@@ -234,7 +234,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
 
     if args.command == "delete":
-        from indexer.pipeline import delete_documents
+        from indexer.maintenance import delete_documents
 
         if not args.doc_ids and not args.source:
             raise SemsearchError("delete needs document ids or --source GLOB")

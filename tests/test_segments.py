@@ -16,9 +16,10 @@ import pytest
 from indexer.embedders import HashingEmbedder
 from indexer.errors import ChunkingChanged, NotFound
 from indexer.layout import IndexLayout
+from indexer.maintenance import delete_documents
 from indexer.manifest import SegmentInfo
 from indexer.merge_policy import plan_full_compaction, plan_merges
-from indexer.pipeline import Indexer, delete_documents
+from indexer.pipeline import Indexer
 from indexer.snapshot import IndexSnapshot
 from indexer.store import visible
 from search.service import SearchService

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from indexer.errors import QueryError, SemsearchError
-from indexer.pipeline import delete_documents
+from indexer.maintenance import delete_documents
 from search.service import SearchService
 from web.deps import JobsDep, RunnerDep, ServiceDep, TokenDep
 from web.schemas import (
