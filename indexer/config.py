@@ -70,6 +70,25 @@ class LoaderSettings(_Section):
     title_field: str = "title"
     text_field: str = "text"
     max_file_mb: float = Field(64, gt=0)
+    text_suffixes: tuple[str, ...] = ()  # more suffixes read as plain text (".log", ".cfg"); any case
+    sniff_extensionless: bool = True  # files without a suffix (LICENSE, README) read when they are text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normal_suffixes(cls, data: Any) -> Any:
+        """Suffixes compared as the loader sees them: lower case with the dot, so "LOG", "log" and
+        ".log" all work; a ".gz" is refused, it wraps a file whose own suffix decides."""
+        if not isinstance(data, dict) or not isinstance(data.get("text_suffixes"), list | tuple):
+            return data
+        normal = []
+        for raw in data["text_suffixes"]:
+            if not isinstance(raw, str):
+                return data  # the field's own check names the wrong type
+            suffix = "." + raw.strip().lower().lstrip(".")
+            if suffix == "." or any(c.isspace() or c in "./\\" for c in suffix[1:]) or suffix == ".gz":
+                raise ValueError(f"text_suffixes: {raw!r} is not a single file suffix like '.log'")
+            normal.append(suffix)
+        return {**data, "text_suffixes": tuple(dict.fromkeys(normal))}
 
 
 class SearchSettings(_Section):

@@ -7,6 +7,12 @@ DocumentError naming the file, and bad records inside a record file are reported
 
 Record files are streamed (`read_documents` is lazy), so a large JSONL or CSV file is never held in
 memory whole.
+
+The format follows the suffix: Markdown and reStructuredText are rendered to the plain text a
+reader sees (indexer/markup.py), so titles and snippets carry no markup. Real folders also hold
+`LICENSE`, `README` and `notes.md.gz`: a file without a suffix is read as text when its start is
+UTF-8 text (loader.sniff_extensionless), a `.gz` file is read through gzip with its inner suffix
+deciding the format, and loader.text_suffixes names more suffixes to read as plain text.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import codecs
 import csv
 import fnmatch
+import gzip
 import hashlib
 import io
 import json
 import logging
 import os
 import re
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +36,21 @@ from typing import IO, Any
 
 from indexer.config import LoaderSettings
 from indexer.errors import DocumentError
+from indexer.markup import Rendered, drop_html_noise, markdown_to_text, rst_to_text, title_line
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+RST_SUFFIXES = {".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv"}
 STREAMED_SUFFIXES = {".jsonl", ".csv"}  # read record by record: no size limit applies
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES | {".pdf"}
+COMPRESSED_SUFFIXES = {".gz"}  # a wrapper: the suffix inside (notes.md.gz -> .md) picks the reader
+NO_SUFFIX = "(none)"  # how a file without a suffix (LICENSE) is named in messages
 
 CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (128 KiB) refuses long texts; this fits a C long everywhere
 _SNIFF_BYTES = 4096  # how much of a file decides "binary?" and "UTF-16?"
+_SNIFF_TEXT_BYTES = 8192  # how much of a file without a suffix decides "text?"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 logger = logging.getLogger(__name__)
@@ -105,35 +120,166 @@ def _sniff_encoding(stream: IO[bytes], path: Path) -> str:
     return "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8-sig"
 
 
+def _head_is_text(head: bytes, whole: bool) -> bool:
+    """The start of a file without a suffix: UTF-16 with a BOM, or UTF-8 without NUL bytes (a
+    character cut at the end of the sample is fine, unless the sample is the whole file)."""
+    encoding = "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8"
+    if encoding == "utf-8" and b"\x00" in head:
+        return False
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(head, final=whole)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# -- what a file is ------------------------------------------------------------------------------
+
+
+def _suffix(name: str) -> str:
+    """The lower-case suffix, "" only for a name without a dot. A dot file is its own suffix
+    (".env", ".gitignore"): else it would pass for a suffix-less text file and be indexed, and dot
+    files are configuration and secrets (.env, .netrc), not documents."""
+    if name.startswith(".") and "." not in name[1:]:
+        return name.lower()
+    return Path(name).suffix.lower()
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """A file's type by name: the suffix that picks its reader ("" for none) and whether gzip
+    wraps it (notes.md.gz: ".md", compressed)."""
+
+    inner: str
+    compressed: bool
+
+    @property
+    def label(self) -> str:
+        """The type as messages and summaries name it: ".png", ".tar.gz", "(none)"."""
+        if self.compressed:
+            return self.inner + ".gz"
+        return self.inner or NO_SUFFIX
+
+
+def _kind_of(path: Path) -> _Kind:
+    outer = _suffix(path.name)
+    if outer in COMPRESSED_SUFFIXES:
+        return _Kind(_suffix(path.name[: -len(outer)]), True)
+    return _Kind(outer, False)
+
+
+def _format_of(kind: _Kind, settings: LoaderSettings) -> str | None:
+    """The reader for a type ("text", "markdown", "rst", "html", "pdf", "jsonl", "json", "csv"), or
+    None when no reader takes it. loader.text_suffixes wins over the built-in readers, so a user
+    can also index, say, Markdown source as it is."""
+    suffix = kind.inner
+    if suffix in settings.text_suffixes:
+        return "text"
+    if suffix in MARKDOWN_SUFFIXES:
+        return "markdown"
+    if suffix in RST_SUFFIXES:
+        return "rst"
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    if suffix in HTML_SUFFIXES:
+        return "html"
+    if suffix in RECORD_SUFFIXES or suffix == ".pdf":
+        return suffix[1:]
+    if not suffix and settings.sniff_extensionless:
+        return "text"
+    return None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A file that passed the cheap checks: where it is, its document id, how to read it."""
+
+    path: Path
+    source: str
+    fmt: str
+    kind: _Kind
+
+    @property
+    def fallback_title(self) -> str:
+        name = self.path.name[: -len(".gz")] if self.kind.compressed else self.path.name
+        return Path(name).stem or name
+
+
+def _open_binary(path: Path, compressed: bool) -> IO[bytes]:
+    """The file's bytes as a stream, decompressed on the fly for .gz (never whole in memory)."""
+    return gzip.open(path, "rb") if compressed else path.open("rb")
+
+
+def _sniff_failure(path: Path, compressed: bool) -> str | None:
+    """Why a file without a suffix is not read as text (None: it is text). Raises OSError."""
+    try:
+        with _open_binary(path, compressed) as stream:
+            head = stream.read(_SNIFF_TEXT_BYTES)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        return f"corrupt gzip file ({exc}), skipped"
+    whole = len(head) < _SNIFF_TEXT_BYTES
+    return None if _head_is_text(head, whole) else "looks binary (no suffix, and not UTF-8 text), skipped"
+
+
+def _read_whole(target: _Target, settings: LoaderSettings) -> bytes:
+    """All bytes of a file read whole; a .gz is decompressed only up to loader.max_file_mb, so a
+    small archive of a huge (or hostile) file cannot fill the memory."""
+    if not target.kind.compressed:
+        return target.path.read_bytes()
+    limit = int(settings.max_file_mb * 1024 * 1024)
+    with gzip.open(target.path, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        over = f"over loader.max_file_mb ({settings.max_file_mb:g} MB) decompressed"
+        raise DocumentError(f"{printable_path(target.path)}: {over}, skipped")
+    return data
+
+
 # -- single-document formats ---------------------------------------------------------------------
+
+_Parse = Callable[[bytes, _Target], Document]
 
 
 def _title_from_text(text: str, fallback: str) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if line:
-            return line[:200]
-    return fallback
+    """The first line with a letter or digit, "#" marks removed: a line of "====" is no title."""
+    return title_line(text, strip_hashes=True) or fallback
 
 
-def read_text_file(path: Path, source: str) -> Document:
-    text = decode_text(path.read_bytes(), path)
-    return Document(id=source, source=source, title=_title_from_text(text, path.stem), text=text)
+def _text_document(data: bytes, target: _Target) -> Document:
+    text = decode_text(data, target.path)
+    title = _title_from_text(text, target.fallback_title)
+    return Document(id=target.source, source=target.source, title=title, text=text)
 
 
-def read_html_file(path: Path, source: str) -> Document:
+def _markup_reader(render: Callable[[str], Rendered]) -> _Parse:
+    """A reader for a markup language: the rendered text, its title, front-matter metadata."""
+
+    def parse(data: bytes, target: _Target) -> Document:
+        rendered = render(decode_text(data, target.path))
+        return Document(
+            id=target.source,
+            source=target.source,
+            title=rendered.title or target.fallback_title,
+            text=rendered.text,
+            metadata=rendered.metadata,
+        )
+
+    return parse
+
+
+def _html_document(data: bytes, target: _Target) -> Document:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(decode_text(path.read_bytes(), path), "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
+    soup = BeautifulSoup(decode_text(data, target.path), "html.parser")
+    drop_html_noise(soup)
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     if soup.title:
         soup.title.decompose()
     body = soup.body or soup
     text = re.sub(r"\n\s*\n+", "\n\n", body.get_text("\n")).strip()
     text = re.sub(r"[ \t]+", " ", text)
-    return Document(id=source, source=source, title=title or _title_from_text(text, path.stem), text=text)
+    title = title or _title_from_text(text, target.fallback_title)
+    return Document(id=target.source, source=target.source, title=title, text=text)
 
 
 def _pdf_is_encrypted(reader: Any) -> bool:
@@ -155,12 +301,13 @@ def _pdf_failure(path: Path, reader: Any, exc: Exception) -> DocumentError:
     return DocumentError(f"{name}: unreadable PDF ({type(exc).__name__}: {exc})")
 
 
-def read_pdf_file(path: Path, source: str) -> Document:
+def _pdf_document(data: bytes, target: _Target) -> Document:
     from pypdf import PdfReader
 
+    path, source = target.path, target.source
     reader = None
     try:
-        reader = PdfReader(str(path))
+        reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except (OSError, MemoryError):
@@ -170,17 +317,27 @@ def read_pdf_file(path: Path, source: str) -> Document:
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text:
         raise DocumentError(f"{printable_path(path)}: PDF has no extractable text (scanned?)")
-    return Document(
-        id=source, source=source, title=str(meta_title) or _title_from_text(text, path.stem), text=text
-    )
+    title = str(meta_title) or _title_from_text(text, target.fallback_title)
+    return Document(id=source, source=source, title=title, text=text)
 
 
-def _one_document(
-    path: Path, source: str, parse: Callable[[Path, str], Document], on_problem: Problem
-) -> Iterator[Document]:
-    doc = parse(path, source)
+_PARSERS: dict[str, _Parse] = {
+    "text": _text_document,
+    "markdown": _markup_reader(markdown_to_text),
+    "rst": _markup_reader(rst_to_text),
+    "html": _html_document,
+    "pdf": _pdf_document,
+}
+
+
+def _one_document(target: _Target, settings: LoaderSettings, on_problem: Problem) -> Iterator[Document]:
+    if not target.kind.inner:  # no suffix: refuse a binary before reading it whole
+        failure = _sniff_failure(target.path, target.kind.compressed)
+        if failure:
+            raise DocumentError(f"{printable_path(target.path)}: {failure}")
+    doc = _PARSERS[target.fmt](_read_whole(target, settings), target)
     if not doc.text.strip():
-        on_problem(f"{printable_path(path)}: empty document, skipped")
+        on_problem(f"{printable_path(target.path)}: empty document, skipped")
         return
     yield doc
 
@@ -242,10 +399,10 @@ def _utf8_lines(stream: IO[bytes], name: str, on_problem: Problem) -> Iterator[t
             yield number, line
 
 
-def _jsonl_records(path: Path, on_problem: Problem) -> Iterator[_Record]:
+def _jsonl_records(path: Path, compressed: bool, on_problem: Problem) -> Iterator[_Record]:
     """One parsed line at a time; a line that is not JSON is reported and skipped."""
     name = printable_path(path)
-    with path.open("rb") as stream:
+    with _open_binary(path, compressed) as stream:
         encoding = _sniff_encoding(stream, path)
         lines: Iterable[tuple[int, str | None]]
         if encoding == "utf-16":  # rare; decode_text accepts it, so the record reader does too
@@ -267,11 +424,11 @@ def _jsonl_records(path: Path, on_problem: Problem) -> Iterator[_Record]:
             yield f"{name}:{number}", ordinal, value
 
 
-def _csv_records(path: Path) -> Iterator[_Record]:
+def _csv_records(path: Path, compressed: bool) -> Iterator[_Record]:
     """Rows through csv.DictReader over a text stream; `where` is the row's last physical line."""
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     name = printable_path(path)
-    with path.open("rb") as raw:
+    with _open_binary(path, compressed) as raw:
         encoding = _sniff_encoding(raw, path)
         with io.TextIOWrapper(raw, encoding=encoding, newline="") as stream:
             reader = csv.DictReader(stream, restkey="_extra")  # surplus cells kept, never a None key
@@ -279,11 +436,12 @@ def _csv_records(path: Path) -> Iterator[_Record]:
                 yield f"{name}:{reader.line_num}", ordinal, row
 
 
-def _json_records(path: Path) -> Iterator[_Record]:
+def _json_records(target: _Target, settings: LoaderSettings) -> Iterator[_Record]:
     """A .json file is one JSON value (a list of records or one record): it cannot be streamed."""
+    path = target.path
     name = printable_path(path)
     try:
-        loaded = json.loads(decode_text(path.read_bytes(), path))
+        loaded = json.loads(decode_text(_read_whole(target, settings), path))
     except (ValueError, RecursionError) as exc:
         raise DocumentError(f"{name}: invalid JSON ({_json_reason(exc)})") from None
     if not isinstance(loaded, list | dict):
@@ -316,21 +474,23 @@ def _records_to_documents(
         yield doc
 
 
-def _raw_records(path: Path, on_problem: Problem) -> Iterator[_Record]:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _csv_records(path)
-    if suffix == ".json":
-        return _json_records(path)
-    return _jsonl_records(path, on_problem)
+def _raw_records(target: _Target, settings: LoaderSettings, on_problem: Problem) -> Iterator[_Record]:
+    if target.fmt == "csv":
+        return _csv_records(target.path, target.kind.compressed)
+    if target.fmt == "json":
+        return _json_records(target, settings)
+    return _jsonl_records(target.path, target.kind.compressed, on_problem)
 
 
 def iter_records(
     path: Path, source: str, settings: LoaderSettings, on_problem: Problem | None = None
 ) -> Iterator[Document]:
-    """JSONL, JSON (a list of objects) or CSV: one Document per good record."""
+    """JSONL, JSON (a list of objects) or CSV, gzip-compressed or not: one Document per good record."""
     problem = on_problem or _log_problem
-    return _records_to_documents(_raw_records(path, problem), source, settings, problem)
+    kind = _kind_of(path)
+    fmt = kind.inner[1:] if kind.inner in RECORD_SUFFIXES else "jsonl"
+    records = _raw_records(_Target(path, source, fmt, kind), settings, problem)
+    return _records_to_documents(records, source, settings, problem)
 
 
 # -- one file ------------------------------------------------------------------------------------
@@ -347,6 +507,8 @@ def _guarded(path: Path, documents: Iterator[Document]) -> Iterator[Document]:
         yield from documents
     except DocumentError:
         raise
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # EOFError: a truncated .gz
+        raise DocumentError(f"{name}: corrupt gzip file ({exc}), skipped") from None
     except FileNotFoundError:
         raise DocumentError(f"{name}: no longer exists, skipped") from None
     except OSError as exc:
@@ -362,14 +524,16 @@ def _guarded(path: Path, documents: Iterator[Document]) -> Iterator[Document]:
         raise DocumentError(f"{name}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
-def _checked_source(path: Path, settings: LoaderSettings) -> str:
-    """What can be refused before reading a byte: name, type, existence, size. Returns the source."""
+def _checked_source(path: Path, settings: LoaderSettings) -> _Target:
+    """What can be refused before reading a byte: name, type, existence, size (on disk; a .gz read
+    whole is held to max_file_mb as it is decompressed)."""
     name = printable_path(path)
     if not has_utf8_name(path):
         raise DocumentError(f"{name}: file name is not valid UTF-8, skipped; rename it")
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise DocumentError(f"{name}: unsupported file type '{suffix}', skipped")
+    kind = _kind_of(path)
+    fmt = _format_of(kind, settings)
+    if fmt is None:
+        raise DocumentError(f"{name}: unsupported file type '{kind.label}', skipped")
     try:
         size = path.stat().st_size
         source = str(path.resolve())
@@ -379,9 +543,10 @@ def _checked_source(path: Path, settings: LoaderSettings) -> str:
         raise DocumentError(f"{name}: cannot read ({exc.strerror or exc})") from None
     except RuntimeError as exc:  # Python 3.11 resolve() on a symlink loop
         raise DocumentError(f"{name}: cannot resolve ({exc})") from None
-    if size > settings.max_file_mb * 1024 * 1024 and suffix not in STREAMED_SUFFIXES:
+    streamed = kind.inner in STREAMED_SUFFIXES and fmt != "text"
+    if size > settings.max_file_mb * 1024 * 1024 and not streamed and not kind.compressed:
         raise DocumentError(f"{name}: {size / 1e6:.0f} MB is over loader.max_file_mb, skipped")
-    return source
+    return _Target(path, source, fmt, kind)
 
 
 def read_documents(path: Path, settings: LoaderSettings, on_problem: Problem) -> Iterator[Document]:
@@ -396,23 +561,22 @@ def read_documents(path: Path, settings: LoaderSettings, on_problem: Problem) ->
     - A bad record (a line that is not JSON, a record that is not an object, one with a missing or
       empty text, one whose id repeats an earlier id of the file) is passed to `on_problem` as
       "<path>:<line>: <reason>" (for .json "<path>: record <n>: <reason>") and skipped.
-    - Text, Markdown, HTML and PDF files yield one Document; one with no text yields nothing and
-      reports "<path>: empty document, skipped".
+    - Text, Markdown, reStructuredText, HTML and PDF files yield one Document; one with no text
+      yields nothing and reports "<path>: empty document, skipped". Markdown and reST are rendered
+      to plain text (front matter, roles, directives, comments gone; titles from headings).
+    - A file without a suffix is read as text if its first 8 KB are (else: binary), a `.gz` file
+      through gzip with the format of its inner suffix, a suffix in loader.text_suffixes as text.
     - A file-level failure (unreadable, too large, unsupported, binary, not UTF-8, corrupt or
       encrypted PDF, gone since it was listed) raises DocumentError whose message starts with the
       path, also when it happens after documents were already yielded. Nothing else escapes for
       a bad file, except KeyboardInterrupt and MemoryError.
     """
-    source = _checked_source(path, settings)
-    suffix = path.suffix.lower()
-    if suffix in RECORD_SUFFIXES:
-        documents = iter_records(path, source, settings, on_problem)
-    elif suffix in HTML_SUFFIXES:
-        documents = _one_document(path, source, read_html_file, on_problem)
-    elif suffix == ".pdf":
-        documents = _one_document(path, source, read_pdf_file, on_problem)
+    target = _checked_source(path, settings)
+    if target.fmt in _PARSERS:
+        documents = _one_document(target, settings, on_problem)
     else:
-        documents = _one_document(path, source, read_text_file, on_problem)
+        records = _raw_records(target, settings, on_problem)
+        documents = _records_to_documents(records, target.source, settings, on_problem)
     return _guarded(path, documents)
 
 
@@ -441,19 +605,27 @@ def _excluded_folder(relative: str, patterns: tuple[str, ...]) -> bool:
 _VANISHED = ""  # a falsy reason: gone since it was listed, so nothing to index and nothing to report
 
 
-def _skip_reason(path: Path) -> str | None:
+def _type_skip_reason(path: Path, settings: LoaderSettings) -> str | None:
+    """Why a file's type keeps it out (no reader, or no suffix and not text), or None."""
+    kind = _kind_of(path)
+    if _format_of(kind, settings) is None:
+        return f"unsupported file type '{kind.label}'"
+    return _sniff_failure(path, kind.compressed) if not kind.inner else None
+
+
+def _skip_reason(path: Path, settings: LoaderSettings) -> str | None:
     """Why a listed path cannot be indexed (_VANISHED if it is gone), or None for a file to read."""
     if not has_utf8_name(path):
         return "file name is not valid UTF-8, skipped; rename it"
     try:
         if path.is_file():
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                return f"unsupported file type '{path.suffix or '(none)'}'"
-            return None
+            return _type_skip_reason(path, settings)
         if path.is_symlink():
             return "broken symbolic link or symlink loop, skipped"
         if os.path.lexists(path):
             return "not a regular file, skipped"
+    except FileNotFoundError:  # gone between the listing and the sniff
+        return _VANISHED
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc}), skipped"
     return _VANISHED
@@ -462,10 +634,11 @@ def _skip_reason(path: Path) -> str | None:
 def discover_files(root: Path, settings: LoaderSettings, on_skip: SkipHandler) -> list[Path]:
     """Files under `root` (or `root` itself) that the loaders read, filtered by the globs.
 
-    Paths that cannot be indexed (unsupported type, broken symlink, non-UTF-8 name, unlistable
-    folder) go to `on_skip`; files that vanish during the walk are left out silently."""
+    Paths that cannot be indexed (unsupported type, binary file without a suffix, broken symlink,
+    non-UTF-8 name, unlistable folder) go to `on_skip`; files that vanish during the walk are left
+    out silently. Pass `SkipSummary().add` as `on_skip` to report them in one line."""
     if root.is_file():
-        reason = _skip_reason(root)
+        reason = _skip_reason(root, settings)
         if reason:
             on_skip(root, reason)
         return [] if reason is not None else [root]
@@ -488,9 +661,104 @@ def discover_files(root: Path, settings: LoaderSettings, on_skip: SkipHandler) -
             relative = (relative_base / name).as_posix()
             if not _matches(relative, settings.include) or _matches(relative, settings.exclude):
                 continue
-            reason = _skip_reason(path)
+            reason = _skip_reason(path, settings)
             if reason:
                 on_skip(path, reason)
             elif reason is None:
                 found.append(path)
     return sorted(found)
+
+
+# -- one line for all skipped files --------------------------------------------------------------
+
+UNSUPPORTED = "unsupported type"
+# (kind, words of the reasons above that mean it): the first match wins, so the narrow come first.
+_SKIP_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("bad file name", ("file name is not valid UTF-8",)),
+    (UNSUPPORTED, ("unsupported file type",)),
+    ("binary", ("binary",)),
+    ("too large", ("max_file_mb",)),
+    ("not UTF-8", ("not valid UTF-8", "not valid UTF-16")),
+    ("encrypted", ("encrypted",)),
+    ("empty", ("empty document", "no extractable text")),
+    ("broken link", ("symbolic link",)),
+    ("gone", ("no longer exists",)),
+    ("corrupt", ("corrupt", "invalid JSON", "invalid CSV", "unreadable PDF", "top-level JSON")),
+    ("not a file", ("not a regular file",)),
+    ("unreadable", ("cannot read", "cannot be read", "cannot list folder", "cannot resolve")),
+)
+SKIP_KINDS = tuple(kind for kind, _ in _SKIP_KINDS) + ("other",)
+
+
+def skip_kind(reason: str) -> str:
+    """The kind of a skip reason (an `on_skip` reason or a DocumentError message), one of
+    SKIP_KINDS; a kind passes through as it is."""
+    if reason in SKIP_KINDS:
+        return reason
+    for kind, words in _SKIP_KINDS:
+        if any(word in reason for word in words):
+            return kind
+    return "other"
+
+
+def _counted(counts: Counter[str], limit: int | None = None) -> list[tuple[str, int]]:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ranked if limit is None else ranked[:limit]
+
+
+class SkipSummary:
+    """Skipped files counted by kind, so a run on a real folder ends with one line instead of a
+    hundred: "skipped 12 files: 7 unsupported type (.png 5, .zip 2), 3 binary, 2 too large".
+
+    `add` fits `discover_files`' `on_skip` and also takes a DocumentError's message:
+
+        summary = SkipSummary()
+        files = discover_files(root, settings, summary.add)
+        ...  # except DocumentError as exc: summary.add(path, str(exc))
+        if summary:
+            print(summary.line())
+
+    A path added twice counts once, with its latest reason.
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, str] = {}
+        self._types: dict[str, str] = {}  # unsupported files only: their type label
+
+    def add(self, path: Path | str, reason: str) -> None:
+        key = printable_path(path)
+        kind = skip_kind(reason.removeprefix(f"{key}: "))  # the path itself may say "binary"
+        self._kinds[key] = kind
+        if kind == UNSUPPORTED:
+            self._types[key] = _kind_of(Path(path)).label
+        else:
+            self._types.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def counts(self) -> dict[str, int]:
+        """Files per kind, most first."""
+        return dict(_counted(Counter(self._kinds.values())))
+
+    def types(self) -> dict[str, int]:
+        """Unsupported files per type (".png", "(none)"), most first."""
+        return dict(_counted(Counter(self._types.values())))
+
+    def line(self, max_types: int = 5) -> str:
+        """One line for people; at most `max_types` unsupported types are named, the rest summed."""
+        total = len(self)
+        head = f"skipped {total} file{'' if total == 1 else 's'}"
+        parts = []
+        for kind, count in self.counts().items():
+            detail = self._types_detail(max_types) if kind == UNSUPPORTED else ""
+            parts.append(f"{count} {kind}{detail}")
+        return f"{head}: {', '.join(parts)}" if parts else head
+
+    def _types_detail(self, max_types: int) -> str:
+        ranked = _counted(Counter(self._types.values()))
+        named = [f"{label} {count}" for label, count in ranked[:max_types]]
+        rest = sum(count for _, count in ranked[max_types:])
+        if rest:
+            named.append(f"other types {rest}")
+        return f" ({', '.join(named)})"

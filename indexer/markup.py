@@ -6,7 +6,9 @@ title should be the document's heading, not its front matter fence. Every functi
 `.. include::` is dropped, never followed.
 
 - Markdown is parsed by markdown-it-py (CommonMark plus tables and strikethrough) and rendered
-  from its token stream.
+  from its token stream. The MyST extensions Sphinx projects write (pip's docs among them) are
+  understood too: `{ref}\`text <target>\`` roles, ```` ```{note} ```` directive fences (their
+  body is Markdown, `{eval-rst}` bodies are reST) and `(label)=` targets.
 - reStructuredText is cleaned by a line-based reader here, not docutils: docutils knows none of
   Sphinx's roles and directives (`:ref:`, `:doc:`, `.. code-block::`, `.. toctree::`), which is
   what real documentation folders use, so it reports them as errors and keeps their raw markup;
@@ -182,6 +184,9 @@ def _markdown() -> MarkdownIt:
 
 
 _BR = re.compile(r"<br\s*/?>", re.I)
+_MYST_ROLE = re.compile(r"\{([\w:.+-]+)\}$")  # "{ref}" right before a code span: a MyST role
+_MYST_TARGET = re.compile(r"^\([^()\s]+\)=(?:\s+|$)")  # "(label)=" opening a paragraph
+_MYST_DIRECTIVE = re.compile(r"\{([\w:.+-]+)\}\s*(.*)")  # a fence's info: "{note}", "{code-block} py"
 
 
 def _inline_text(token: Token) -> str:
@@ -189,13 +194,18 @@ def _inline_text(token: Token) -> str:
     dropped (their alt text is mostly badge noise: "build passing"), HTML tags and comments gone."""
     parts: list[str] = []
     for child in token.children or []:
-        if child.type in ("text", "code_inline"):
+        role = _MYST_ROLE.search(parts[-1]) if parts and child.type == "code_inline" else None
+        if role:
+            parts[-1] = parts[-1][: role.start()]
+            parts.append(_role_text(role.group(1), child.content))
+        elif child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type == "softbreak":
             parts.append(_SOFT_BREAK)
         elif child.type == "hardbreak" or (child.type == "html_inline" and _BR.fullmatch(child.content)):
             parts.append("\n")
     text = _SOFT_BETWEEN_CJK.sub("", "".join(parts)).replace(_SOFT_BREAK, " ")
+    text = _MYST_TARGET.sub("", text)
     return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n")).strip()
 
 
@@ -249,6 +259,8 @@ def _render_markdown(tokens: list[Token]) -> tuple[str, str]:
             cells = []
         elif kind == "tr_close":
             out.line(" | ".join(cell for cell in cells if cell))
+        elif kind == "fence" and (directive := _MYST_DIRECTIVE.fullmatch(token.info.strip())):
+            out.block(_myst_directive(directive, token.content))
         elif kind in ("fence", "code_block"):
             out.block(token.content.rstrip("\n"))
         elif kind == "html_block":
@@ -268,6 +280,31 @@ def _render_markdown(tokens: list[Token]) -> tuple[str, str]:
                 out.block(marker + text)
                 marker = ""
     return heading, out.text()
+
+
+def _myst_options(body: str) -> str:
+    """A MyST directive body without its options: `:key: value` lines or a `---` YAML block."""
+    lines = body.split("\n")
+    if lines and lines[0].strip() == "---":
+        end = next((n for n, line in enumerate(lines[1:], 1) if line.strip() == "---"), 0)
+        return "\n".join(lines[end + 1 :])
+    return "\n".join(_split_options(lines))
+
+
+def _myst_directive(match: re.Match[str], content: str) -> str:
+    """A ```` ```{name} argument ```` fence by the reST directive rules: a note's body is
+    Markdown, `{eval-rst}` holds reST, `{code-block}` code, `{toctree}` nothing to read."""
+    kind, argument = match.group(1).rsplit(":", 1)[-1].lower(), match.group(2)
+    body = _myst_options(content)
+    if kind in _DROPPED_DIRECTIVES:
+        return ""
+    if kind in _LITERAL_DIRECTIVES:
+        return _verbatim(([argument] if kind == "math" and argument else []) + body.split("\n"))
+    if kind == "eval-rst":
+        return rst_to_text(body).text
+    keep_argument = argument and kind not in _NO_TEXT_ARGUMENT and not kind.startswith("auto")
+    text = _render_markdown(_markdown().parse(body))[1]
+    return "\n\n".join(part for part in (argument if keep_argument else "", text) if part.strip())
 
 
 def markdown_to_text(source: str) -> Rendered:
@@ -372,19 +409,20 @@ def _substitutions(lines: list[str]) -> dict[str, str]:
 
 
 # Inline markup, after docutils' rules loosely: a start string is not preceded by a word
-# character, an end string not followed by one. Spans are bounded so hostile input stays linear.
-_SPAN = r"(?=\S)(.{1,1000}?)(?<=\S)(?<!\\)"
+# character, an end string not followed by one. A span cannot run past the next delimiter
+# character (and is bounded), so a line of a thousand stray backticks or stars stays linear.
+_SPAN = r"(?=\S)([^`]{1,1000}?)(?<=\S)(?<!\\)"
 _ROLE_NAME = r"((?:[A-Za-z0-9][\w+.-]*:)*[A-Za-z0-9][\w+.-]*)"
-_INLINE_LITERAL = re.compile(r"(?<![\w\\`])``(?=\S)(.{1,2000}?)(?<=\S)``(?![\w`])", re.S)
-_ROLE_BEFORE = re.compile(rf"(?<![\w\\`]):{_ROLE_NAME}:`{_SPAN}`(?![\w`])", re.S)
-_ROLE_AFTER = re.compile(rf"(?<![\w\\`])`{_SPAN}`:{_ROLE_NAME}:(?![\w`])", re.S)
-_REFERENCE = re.compile(rf"(?<![\w\\`])`{_SPAN}`__?(?![\w`])", re.S)
-_INTERPRETED = re.compile(rf"(?<![\w\\`:])`{_SPAN}`(?![\w`])", re.S)
-_INLINE_TARGET = re.compile(rf"(?<![\w\\])_`{_SPAN}`", re.S)
+_INLINE_LITERAL = re.compile(r"(?<![\w\\`])``(?=\S)((?:[^`]|`(?!`)){1,2000}?)(?<=\S)``(?![\w`])")
+_ROLE_BEFORE = re.compile(rf"(?<![\w\\`]):{_ROLE_NAME}:`{_SPAN}`(?![\w`])")
+_ROLE_AFTER = re.compile(rf"(?<![\w\\`])`{_SPAN}`:{_ROLE_NAME}:(?![\w`])")
+_REFERENCE = re.compile(rf"(?<![\w\\`])`{_SPAN}`__?(?![\w`])")
+_INTERPRETED = re.compile(rf"(?<![\w\\`:])`{_SPAN}`(?![\w`])")
+_INLINE_TARGET = re.compile(rf"(?<![\w\\])_`{_SPAN}`")
 _FOOTNOTE_REF = re.compile(r" ?\[(?:#[\w-]*|\*|\d+|[A-Za-z][\w.-]*)\]_(?!\w)")
 _SUBSTITUTION_REF = re.compile(r"(?<![\w\\|])\|(?=\S)([^|\n]{1,200}?)(?<=\S)\|(?:__?)?(?![\w|])")
-_STRONG = re.compile(r"(?<![\w*\\])\*\*(?=[^\s*])(.{1,1000}?)(?<=[^\s*\\])\*\*(?![\w*])", re.S)
-_EMPHASIS = re.compile(r"(?<![\w*\\])\*(?=[^\s*])(.{1,1000}?)(?<=[^\s*\\])\*(?![\w*])", re.S)
+_STRONG = re.compile(r"(?<![\w*\\])\*\*(?=[^\s*])((?:[^*]|\*(?!\*)){1,1000}?)(?<=[^\s*\\])\*\*(?![\w*])")
+_EMPHASIS = re.compile(r"(?<![\w*\\])\*(?=[^\s*])([^*]{1,1000}?)(?<=[^\s*\\])\*(?![\w*])")
 _SIMPLE_REF = re.compile(r"(?<![\w\\/:.-])([^\W_](?:[\w.+-]*?[^\W_])?)__?(?!\w)")
 _EMBEDDED_TARGET = re.compile(r"(.*?)\s*<([^<>]*)>", re.S)
 _ESCAPE = re.compile(r"\\(.)", re.S)
@@ -439,12 +477,16 @@ def rst_inline(text: str, substitutions: dict[str, str] | None = None) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+_MAX_NESTING = 40  # deeper than any document: ASCII art or hostile input, kept as it is
+
+
 class _RstReader:
     """One document's blocks, read line by line; nested blocks (list items, directive bodies,
     block quotes) are read by the same rules after their indentation is removed."""
 
     def __init__(self, substitutions: dict[str, str]) -> None:
         self.substitutions = substitutions
+        self.depth = 0
         self.title = ""
         self.titles = 0
         self.content_seen = False  # a field list before any text is document info (:orphan:)
@@ -453,6 +495,15 @@ class _RstReader:
         return rst_inline(text, self.substitutions)
 
     def blocks(self, lines: list[str], top: bool = False) -> list[str]:
+        if self.depth >= _MAX_NESTING:
+            return [_verbatim(lines)]
+        self.depth += 1
+        try:
+            return self._read(lines, top)
+        finally:
+            self.depth -= 1
+
+    def _read(self, lines: list[str], top: bool) -> list[str]:
         out: list[str] = []
         i = 0
         while i < len(lines):

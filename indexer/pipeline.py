@@ -41,6 +41,7 @@ class Indexer:
         warn: Warn = lambda _m: None,
         progress: ProgressHandler | None = None,
         hook: BuildHook = lambda _stage: None,
+        verbose: bool = False,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -48,6 +49,7 @@ class Indexer:
         self.warn = warn
         self.progress = progress  # called with a Progress as the run goes (the CLI prints lines)
         self.hook = hook  # called at each stage; tests use it to simulate a kill mid-build
+        self.verbose = verbose  # name every skipped file, not just the summary line
 
     @property
     def chunk_tokens(self) -> int:

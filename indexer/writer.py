@@ -20,7 +20,7 @@ import numpy as np
 from indexer.analysis import cjk_fraction
 from indexer.chunking import Chunk
 from indexer.config import Settings
-from indexer.documents import Document, discover_files, printable_path, read_documents
+from indexer.documents import Document, SkipSummary, discover_files, printable_path, read_documents
 from indexer.errors import DocumentError, SemsearchError
 from indexer.keyword_index import Fts5KeywordIndex
 from indexer.layout import IndexLayout
@@ -130,6 +130,7 @@ class Writer:
         self.buffer_chunks = 0
         self.batch_chunks = max(self.settings.model.batch_size * 8, 64)
         self.hinted = False
+        self.skips = SkipSummary()
         self.started = time.perf_counter()
         self.files_done = self.files_total = 0
         self.ingested = False  # staging nobody claimed is dropped only after a full pass
@@ -163,10 +164,20 @@ class Writer:
         self._flush()
         self.seal()
         self.ingested = True
+        if self.skips:
+            self.warn(self.skips.line() + ("" if self.owner.verbose else " (--verbose names them)"))
 
     def _skip(self, path: Path, reason: str) -> None:
-        self.report.skipped.append(f"{printable_path(path)}: {reason}")
-        self.warn(f"skipped {printable_path(path)}: {reason}")
+        """A whole file left out: counted for the one summary line; named one by one only when
+        verbose (they repeat on every run), and always kept for `semsearch stats`."""
+        line = f"{printable_path(path)}: {reason}"
+        self._file_skipped(path, line)
+
+    def _file_skipped(self, path: Path, line: str) -> None:
+        self.report.skipped.append(line)
+        self.skips.add(path, line)
+        if self._owner is not None and self._owner.verbose:
+            self.warn(f"skipped {line}")
 
     def _ingest_file(self, path: Path, origin: str) -> None:
         previous = {v.id: v for v in self.store.live_from(origin, self.gen)}
@@ -196,8 +207,7 @@ class Writer:
                     group = []
             self._plan_group(group, origin, state)
         except DocumentError as exc:
-            self.report.skipped.append(str(exc))
-            self.warn(f"skipped {exc}")
+            self._file_skipped(path, str(exc))
             self.seen.update(previous)  # an unreadable file keeps what it had
             return
         self.remove(v.key for doc_id, v in previous.items() if doc_id not in found)

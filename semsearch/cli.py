@@ -58,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "index", parents=[shared], help="add new and changed documents, drop vanished ones"
     )
     index.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    index.add_argument("-v", "--verbose", action="store_true", help="name every skipped file")
 
     rebuild = commands.add_parser(
         "rebuild", parents=[shared], help="build a complete new index and swap it in atomically"
@@ -65,6 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "paths", nargs="*", type=Path, metavar="PATH", help="default: the paths the index was built from"
     )
+    rebuild.add_argument("-v", "--verbose", action="store_true", help="name every skipped file")
 
     search = commands.add_parser("search", parents=[shared], help="search the index")
     search.add_argument("query")
@@ -211,7 +213,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             if args.command == "index"
             else create_embedder(settings.model, threads)  # a rebuild may switch models
         )
-        indexer = Indexer(settings, embedder, warn=_warn, progress=ProgressLines(_warn))
+        indexer = Indexer(settings, embedder, warn=_warn, progress=ProgressLines(_warn), verbose=args.verbose)
         report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
         _print_report(report)
         return 0

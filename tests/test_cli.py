@@ -53,7 +53,10 @@ def test_global_help_lists_commands() -> None:
 def test_index_search_stats_round_trip(fake_config: Path, small_corpus: Path, tmp_path: Path) -> None:
     (small_corpus / "blob.bin").write_bytes(b"\x00\x01binary")
     out = semsearch("--config", str(fake_config), "index", str(small_corpus))
-    assert "+5 added" in out.stdout and "blob.bin" in out.stderr
+    assert "+5 added" in out.stdout and "skipped 1 file: 1 unsupported type (.bin 1)" in out.stderr
+    assert "blob.bin" not in out.stderr, "one summary line, not a line per skipped file"
+    verbose = semsearch("--config", str(fake_config), "rebuild", "-v")
+    assert "blob.bin" in verbose.stderr
     result = json.loads(
         semsearch("--config", str(fake_config), "search", "cat mouse barn", "-k", "3", "--json").stdout
     )

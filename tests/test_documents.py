@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import gzip
 import io
 import json
 import os
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from indexer.config import LoaderSettings
-from indexer.documents import discover_files, read_documents, read_file
-from indexer.errors import DocumentError
+from indexer.config import LoaderSettings, load_settings
+from indexer.documents import SkipSummary, discover_files, read_documents, read_file, skip_kind
+from indexer.errors import ConfigError, DocumentError
 from tests.conftest import REPO, write_corpus
 
 LOADER = LoaderSettings()
@@ -468,3 +469,477 @@ def test_streamed_record_files_have_no_size_limit(tmp_path: Path) -> None:
     line = json.dumps({"text": "y" * 1000}) + "\n"
     path.write_text(line * 1200, encoding="utf-8")  # 1.2 MB, over a 1 MB limit
     assert len(read_file(path, LoaderSettings(max_file_mb=1))) == 1200
+
+
+# -- markup becomes the text a reader sees (issue 15) ------------------------------------------
+
+MARKDOWN = """---
+title: "Release Notes: Version 2"
+date: 2024-03-01
+draft: false
+tags: [news, release]
+---
+
+<!-- an editor's note nobody should find -->
+
+Ignored Setext Heading
+======================
+
+Some **bold** and _slanted_ words, `inline code`, a [link text](https://example.com/page) and
+an image ![badge alt](https://img.example/badge.svg) in one wrapped
+paragraph.
+
+* first item with *stars*
+* second item
+
+1. step one
+2. step two
+
+```python
+print("kept as code")
+```
+
+> A quoted [reference][ref] line.
+
+[ref]: https://example.com/ref
+"""
+
+MARKUP_LEFTOVERS = ("**", "`", "](", "[ref]", "<!--", "-->", "---", "===", "_slanted_", "*stars*", "![")
+
+
+def test_markdown_front_matter_markup_and_structure(tmp_path: Path) -> None:
+    write_corpus(tmp_path, {"notes.md": MARKDOWN})
+    (doc,) = read_file(tmp_path / "notes.md", LOADER)
+    assert doc.title == "Release Notes: Version 2"
+    assert doc.metadata == {"date": "2024-03-01", "draft": False}, "scalars only; title not repeated"
+    for leftover in MARKUP_LEFTOVERS + ("editor's note", "badge alt", "https://", "title:"):
+        assert leftover not in doc.text, leftover
+    paragraphs = doc.text.split("\n\n")
+    assert paragraphs[0] == "Ignored Setext Heading", "a heading is its text on its own line"
+    assert paragraphs[1] == (
+        "Some bold and slanted words, inline code, a link text and an image in one wrapped paragraph."
+    ), "a wrapped paragraph is one line: a line break would end a sentence for the chunker"
+    assert "first item with stars\nsecond item" in paragraphs
+    assert "1. step one\n2. step two" in paragraphs
+    assert 'print("kept as code")' in paragraphs
+    assert "A quoted reference line." in paragraphs
+    assert doc.id == str((tmp_path / "notes.md").resolve())
+
+
+@pytest.mark.parametrize(
+    ("source", "title"),
+    [
+        ("# ATX *Title* #\n\ntext", "ATX Title"),
+        ("Setext `Title`\n=============\n\ntext", "Setext Title"),
+        ("Second Level\n------------\n\ntext", "Second Level"),
+        ("---\nlayout: page\n---\n\n## From [the](x) heading\n", "From the heading"),
+        ("---\ntitle: broken: yaml: here\n---\n\ntext\n", "broken: yaml: here"),
+        ("+++\ntitle = 'From TOML'\n+++\n\ntext\n", "From TOML"),
+        ("<!-- c -->\n\n**First line** of text\nmore\n", "First line of text more"),
+        ("---\n\nA rule first, then text.\n", "A rule first, then text."),
+    ],
+)
+def test_markdown_titles(tmp_path: Path, source: str, title: str) -> None:
+    write_corpus(tmp_path, {"t.markdown": source})
+    (doc,) = read_file(tmp_path / "t.markdown", LOADER)
+    assert doc.title == title
+    assert "---" not in doc.text and "+++" not in doc.text and "layout" not in doc.text
+
+
+def test_markdown_html_blocks_and_chinese_wrapping(tmp_path: Path) -> None:
+    source = (
+        '<div align="center">\n<!-- hidden -->\n<p>Centered <b>words</b></p>\n</div>\n\n'
+        "第一行文字\n第二行文字\n\n| Name | Value |\n|------|-------|\n| a    | 1     |\n"
+    )
+    write_corpus(tmp_path, {"zh.md": source})
+    (doc,) = read_file(tmp_path / "zh.md", LOADER)
+    assert doc.text == "Centered words\n\n第一行文字第二行文字\n\nName | Value\na | 1"
+    assert doc.title == "Centered words"
+
+
+def test_markdown_myst_roles_directives_and_targets(tmp_path: Path) -> None:
+    """Sphinx projects write MyST Markdown (pip's docs do): its roles and directives are markup too."""
+    source = (
+        "(pip-wheel)=\n\n# pip wheel\n\nSee {ref}`the guide <guide>`, {pep}`517` and {doc}`install`.\n\n"
+        "```{note}\n:class: small\n\nA **note** with a [link](https://x.org).\n```\n\n"
+        "```{versionadded} 21.0\nAdded `--foo`.\n```\n\n"
+        "```{code-block} python\nprint(1)\n```\n\n"
+        "```{toctree}\n:hidden:\n\nsecret-page\n```\n\n"
+        "```{eval-rst}\n.. note:: From :ref:`reST <x>`.\n```\n"
+    )
+    write_corpus(tmp_path, {"wheel.md": source})
+    (doc,) = read_file(tmp_path / "wheel.md", LOADER)
+    assert doc.title == "pip wheel"
+    assert doc.text == (
+        "pip wheel\n\nSee the guide, PEP 517 and install.\n\nA note with a link.\n\n21.0\n\nAdded --foo."
+        "\n\nprint(1)\n\nFrom reST."
+    )
+
+
+RST = """:orphan:
+:tocdepth: 2
+
+.. _pip wheel:
+
+=========
+pip wheel
+=========
+
+.. contents:: On this page
+   :local:
+
+Usage
+=====
+
+.. tab:: Unix/macOS
+
+   .. code-block:: shell
+
+      python -m pip wheel [options] <requirement specifier>
+
+Description
+-----------
+
+Build archives for your requirements. See :ref:`the build interface <build-interface>`,
+:doc:`installing`, :pep:`517` and the ``--no-deps`` option, *emphasis*, **strong**,
+`Python <https://www.python.org>`_ and a footnote [#f1]_ |project|.
+
+.. note::
+
+   Wheels are built in a temporary folder.
+
+   They are kept with :option:`--wheel-dir`.
+
+.. This comment is
+   not part of the page.
+
+..
+   Neither is this one.
+
+.. toctree::
+   :maxdepth: 1
+
+   secret-toc-entry
+
+Example::
+
+    $ pip wheel --wheel-dir=/tmp/wheelhouse SomePackage
+
+- a bullet with :func:`~pip._internal.main`
+- another bullet
+
+.. |project| replace:: the pip project
+.. [#f1] The footnote text.
+"""
+
+RST_LEFTOVERS = (
+    ":orphan:",
+    "tocdepth",
+    ".. ",
+    ":ref:",
+    ":doc:",
+    ":pep:",
+    ":option:",
+    ":func:",
+    "``",
+    "`",
+    "::",
+    "_pip",
+    "===",
+    "---",
+    "|project|",
+    "[#f1]",
+    "*emphasis*",
+    "**",
+    "comment",
+    "Neither",
+    "secret-toc",
+    ":local:",
+    "On this page",
+    "<build-interface>",
+    "https://www.python.org",
+)
+
+
+def test_rst_markup_is_stripped_and_bodies_kept(tmp_path: Path) -> None:
+    write_corpus(tmp_path, {"wheel.rst": RST})
+    (doc,) = read_file(tmp_path / "wheel.rst", LOADER)
+    assert doc.title == "pip wheel"
+    for leftover in RST_LEFTOVERS:
+        assert leftover not in doc.text, leftover
+    paragraphs = doc.text.split("\n\n")
+    assert paragraphs[:3] == ["pip wheel", "Usage", "Unix/macOS"]
+    assert "python -m pip wheel [options] <requirement specifier>" in paragraphs, "code is kept"
+    assert (
+        "Build archives for your requirements. See the build interface, installing, PEP 517 and the "
+        "--no-deps option, emphasis, strong, Python and a footnote the pip project."
+    ) in paragraphs
+    assert "Wheels are built in a temporary folder." in paragraphs, "a note's body is text"
+    assert "They are kept with --wheel-dir." in paragraphs
+    assert "Example:" in paragraphs and "$ pip wheel --wheel-dir=/tmp/wheelhouse SomePackage" in paragraphs
+    assert "a bullet with main\nanother bullet" in paragraphs
+    assert "The footnote text." in paragraphs
+
+
+@pytest.mark.parametrize(
+    ("source", "title"),
+    [
+        (":orphan:\n\n.. _label:\n\nTitle\n=====\n\ntext\n", "Title"),
+        ("####################\n  Inset ``Overline``\n####################\n\ntext\n", "Inset Overline"),
+        (".. comment\n\nTilde\n~~~~~\n\nSub\n---\n", "Tilde"),
+        ("Short\n^^^^\n", "Short"),  # shorter than its text but 4 long: still a title (docutils)
+        ('Quote\n"""""\n\ntext\n', "Quote"),
+        ("*Star* Title\n************\n", "Star Title"),
+        (".. _a:\n.. _b:\n\nJust a paragraph\nwrapped.\n\n----\n\nMore.\n", "Just a paragraph wrapped."),
+    ],
+)
+def test_rst_titles(tmp_path: Path, source: str, title: str) -> None:
+    write_corpus(tmp_path, {"t.rst": source})
+    (doc,) = read_file(tmp_path / "t.rst", LOADER)
+    assert doc.title == title
+    assert not re.search(r"^[=~^\"*#-]{4,}$", doc.text, re.M), "no adornment or transition left"
+
+
+def test_rst_nesting_deeper_than_any_document_is_kept_as_it_is(tmp_path: Path) -> None:
+    write_corpus(tmp_path, {"art.rst": "\n\n".join(" " * depth + "- step" for depth in range(0, 3000, 2))})
+    (doc,) = read_file(tmp_path / "art.rst", LOADER)
+    assert doc.title == "step" and doc.text.count("step") == 1500
+
+
+def test_rst_tables_and_field_lists(tmp_path: Path) -> None:
+    source = (
+        "Tables\n======\n\n:Author: Someone\n\n"
+        "+-------+-------+\n| Name  | Value |\n+=======+=======+\n| ``a`` | 1     |\n+-------+-------+\n\n"
+        "=====  =====\nKey    Meaning\n=====  =====\nx      *ex*\n=====  =====\n\n"
+        "Body text.\n\n:param name: the *name*\n"
+    )
+    write_corpus(tmp_path, {"t.rst": source})
+    (doc,) = read_file(tmp_path / "t.rst", LOADER)
+    assert (
+        doc.text
+        == "Tables\n\nName | Value\na | 1\n\nKey | Meaning\nx | ex\n\nBody text.\n\nparam name: the name"
+    )
+
+
+def test_html_comments_are_dropped(tmp_path: Path) -> None:
+    write_corpus(
+        tmp_path,
+        {
+            "c.html": "<!DOCTYPE html><html><body><!-- internal note --><p>Shown</p>"
+            "<!--[if IE]>old<![endif]--></body></html>"
+        },
+    )
+    (doc,) = read_file(tmp_path / "c.html", LOADER)
+    assert doc.text == "Shown" and doc.title == "Shown"
+
+
+def test_plain_text_is_unchanged(tmp_path: Path) -> None:
+    content = "====\nNot *markup* here: `kept` **as** <!-- is --> [it](is)\n"
+    write_corpus(tmp_path, {"plain.txt": content})
+    (doc,) = read_file(tmp_path / "plain.txt", LOADER)
+    assert doc.text == content
+    assert doc.title == "Not *markup* here: `kept` **as** <!-- is --> [it](is)", "a rule is no title"
+
+
+def test_every_sample_corpus_file_reads_with_a_real_title() -> None:
+    files = discover_files(REPO / "examples" / "corpus", LOADER, pytest.fail)
+    assert len(files) > 40
+    for path in files:
+        docs = read_file(path, LOADER, pytest.fail)
+        assert docs, path
+        for doc in docs:
+            assert re.search(r"\w", doc.title), (path, doc.title)
+            if path.suffix in (".md", ".html"):
+                assert not re.search(r"\*\*|`|\]\(|<!--|^#", doc.text, re.M), path
+
+
+# -- more files: no suffix, .gz, configured suffixes (issue 15) ---------------------------------
+
+
+def test_files_without_a_suffix_are_sniffed(tmp_path: Path) -> None:
+    write_corpus(
+        tmp_path,
+        {
+            "LICENSE": "MIT License\n\nPermission is hereby granted...\n",
+            "COPYING": "\n   GNU GENERAL PUBLIC LICENSE\n",
+            "README": "caf\u00e9 " * 3000,  # a character is cut at the 8 KB mark: still text
+            "program": b"\x7fELF\x02\x01\x01\x00\x00\x00binary",
+            "latin": "caf\u00e9".encode("latin-1"),
+            ".env": "SECRET=1\n",
+        },
+    )
+    skipped: dict[str, str] = {}
+    found = discover_files(tmp_path, LOADER, lambda p, why: skipped.setdefault(p.name, why))
+    assert [p.name for p in found] == ["COPYING", "LICENSE", "README"]
+    assert skipped == {
+        ".env": "unsupported file type '.env'",
+        "latin": "looks binary (no suffix, and not UTF-8 text), skipped",
+        "program": "looks binary (no suffix, and not UTF-8 text), skipped",
+    }
+    (license_doc,) = read_file(tmp_path / "LICENSE", LOADER)
+    assert license_doc.title == "MIT License" and license_doc.text.startswith("MIT License")
+    assert read_file(tmp_path / "COPYING", LOADER)[0].title == "GNU GENERAL PUBLIC LICENSE"
+    with pytest.raises(DocumentError, match="program: looks binary"):
+        read_file(tmp_path / "program", LOADER)
+    off = LoaderSettings(sniff_extensionless=False)
+    assert discover_files(tmp_path, off, lambda p, why: None) == []
+    with pytest.raises(DocumentError, match=r"unsupported file type '\(none\)'"):
+        read_file(tmp_path / "LICENSE", off)
+
+
+def test_text_suffixes_are_configurable(tmp_path: Path) -> None:
+    write_corpus(
+        tmp_path, {"app.log": "started\nstopped\n", "setup.CFG": "[metadata]\nname = x\n", "a.md": "*x*"}
+    )
+    loader = LoaderSettings(text_suffixes=("LOG", ".cfg", "md"))
+    assert loader.text_suffixes == (".log", ".cfg", ".md")
+    assert [p.name for p in discover_files(tmp_path, loader, pytest.fail)] == ["a.md", "app.log", "setup.CFG"]
+    assert read_file(tmp_path / "app.log", loader)[0].text == "started\nstopped\n"
+    assert read_file(tmp_path / "setup.CFG", loader)[0].title == "[metadata]"
+    assert read_file(tmp_path / "a.md", loader)[0].text == "*x*", (
+        "a listed suffix wins over the built-in reader"
+    )
+    with pytest.raises(DocumentError, match="unsupported file type '.log'"):
+        read_file(tmp_path / "app.log", LOADER)
+    for bad in (".gz", "a b", "", ".tar.gz"):
+        with pytest.raises(ValueError, match="text_suffixes"):
+            LoaderSettings(text_suffixes=(bad,))
+    config = tmp_path / "c.yaml"
+    config.write_text("loader:\n  text_suffixes: [.Log]\n  sniff_extensionless: false\n", encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.loader.text_suffixes == (".log",) and settings.loader.sniff_extensionless is False
+    config.write_text("loader:\n  text_suffixes: [.gz]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="text_suffixes"):
+        load_settings(config)
+
+
+def _gzip(path: Path, data: bytes) -> Path:
+    path.write_bytes(gzip.compress(data))
+    return path
+
+
+def test_gzip_files_are_read_by_their_inner_suffix(tmp_path: Path) -> None:
+    _gzip(tmp_path / "notes.md.gz", b"---\ntitle: Zipped\n---\n\nSome **bold** text.\n")
+    _gzip(tmp_path / "page.html.gz", b"<title>Page</title><p>Hi <!-- x --></p>")
+    _gzip(tmp_path / "README.gz", b"Debian style readme\n")
+    _gzip(tmp_path / "tool.gz", b"\x00\x01\x02")
+    _gzip(tmp_path / "r.json.gz", json.dumps([{"id": "j1", "text": "in json"}]).encode())
+    _gzip(tmp_path / "src.tar.gz", b"whatever")
+    skipped: dict[str, str] = {}
+    found = discover_files(tmp_path, LOADER, lambda p, why: skipped.setdefault(p.name, why))
+    assert [p.name for p in found] == ["README.gz", "notes.md.gz", "page.html.gz", "r.json.gz"]
+    assert skipped == {
+        "src.tar.gz": "unsupported file type '.tar.gz'",
+        "tool.gz": "looks binary (no suffix, and not UTF-8 text), skipped",
+    }
+    (md,) = read_file(tmp_path / "notes.md.gz", LOADER)
+    assert (md.title, md.text) == ("Zipped", "Some bold text.")
+    assert md.id == str((tmp_path / "notes.md.gz").resolve())
+    assert read_file(tmp_path / "page.html.gz", LOADER)[0].text == "Hi"
+    assert read_file(tmp_path / "README.gz", LOADER)[0].title == "Debian style readme"
+    assert [d.id for d in read_file(tmp_path / "r.json.gz", LOADER)] == ["j1"]
+
+
+def test_gzip_jsonl_is_streamed_and_csv_too(tmp_path: Path) -> None:
+    lines = "".join(json.dumps({"_id": f"d{n}", "text": f"record {n}"}) + "\n" for n in range(5000))
+    path = _gzip(tmp_path / "data.jsonl.gz", (lines + "{broken tail\n").encode())
+    problems: list[str] = []
+    documents = read_documents(path, LoaderSettings(max_file_mb=0.01), problems.append)  # no size limit
+    assert next(documents).id == "d0"
+    assert problems == [], "the broken tail was parsed before it was needed"
+    assert sum(1 for _ in documents) == 4999
+    assert_reported(problems, path, {5001: "not JSON"})
+    csv_path = _gzip(tmp_path / "rows.csv.gz", b"id,text\nc1,one\nc2,two\n")
+    assert [d.id for d in read_file(csv_path, LOADER)] == ["c1", "c2"]
+
+
+def test_gzip_size_limit_counts_decompressed_bytes(tmp_path: Path) -> None:
+    path = _gzip(tmp_path / "big.txt.gz", b"x" * 3_000_000)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(DocumentError, match=r"big.txt.gz: over loader.max_file_mb \(1 MB\) decompressed"):
+        read_file(path, LoaderSettings(max_file_mb=1))
+    assert len(read_file(path, LoaderSettings(max_file_mb=4))[0].text) == 3_000_000
+
+
+_GZIPPED_LINES = gzip.compress("".join(f"line {n}\n" for n in range(5000)).encode())
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("fake.md.gz", b"not gzip at all"),
+        ("cut.md.gz", _GZIPPED_LINES[: len(_GZIPPED_LINES) // 2]),
+        ("cut.jsonl.gz", gzip.compress(b"".join(b'{"text": "%d"}\n' % n for n in range(5000)))[:3000]),
+    ],
+)
+def test_corrupt_gzip_is_a_document_error(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match="corrupt gzip file") as info:
+        read_file(path, LOADER)
+    assert str(info.value).startswith(str(path))
+
+
+# -- one summary line for skipped files ----------------------------------------------------------
+
+
+def test_skip_summary_line() -> None:
+    summary = SkipSummary()
+    assert summary.line() == "skipped 0 files" and not summary
+    for n in range(5):
+        summary.add(Path(f"img{n}.png"), "unsupported file type '.png'")
+    summary.add(Path("a.zip"), "unsupported type")
+    summary.add(Path("b.ZIP"), "unsupported file type '.zip'")
+    summary.add(Path("tool"), "looks binary (no suffix, and not UTF-8 text), skipped")
+    summary.add(Path("data.bin.txt"), "data.bin.txt: looks binary (NUL bytes), skipped")
+    summary.add("binary/huge.txt", "binary/huge.txt: 300 MB is over loader.max_file_mb, skipped")
+    summary.add("z.md.gz", "z.md.gz: over loader.max_file_mb (64 MB) decompressed, skipped")
+    summary.add(Path("blob"), "binary")
+    summary.add(Path("blob"), "binary")  # reported twice, counted once
+    assert len(summary) == 12
+    assert summary.line() == "skipped 12 files: 7 unsupported type (.png 5, .zip 2), 3 binary, 2 too large"
+    assert summary.counts() == {"unsupported type": 7, "binary": 3, "too large": 2}
+    assert summary.line(max_types=1) == (
+        "skipped 12 files: 7 unsupported type (.png 5, other types 2), 3 binary, 2 too large"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        ("file name is not valid UTF-8, skipped; rename it", "bad file name"),
+        ("x.txt: not valid UTF-8 text (invalid start byte at byte 3)", "not UTF-8"),
+        ("broken symbolic link or symlink loop, skipped", "broken link"),
+        ("x.pdf: encrypted PDF, skipped (FileNotDecryptedError: x)", "encrypted"),
+        ("x.md: empty document, skipped", "empty"),
+        ("x.json: invalid JSON (Expecting value at column 1)", "corrupt"),
+        ("x.md.gz: corrupt gzip file (Not a gzipped file), skipped", "corrupt"),
+        ("cannot list folder (Permission denied), skipped", "unreadable"),
+        ("something new", "other"),
+    ],
+)
+def test_skip_kinds(reason: str, kind: str) -> None:
+    assert skip_kind(reason) == kind
+
+
+def test_skip_summary_from_discovery_and_reading(tmp_path: Path) -> None:
+    write_corpus(
+        tmp_path,
+        {
+            "a.png": b"\x89PNG",
+            "b.png": b"\x89PNG",
+            "c.zip": b"PK",
+            "tool": b"\x00\x01",
+            "ok.txt": "fine",
+            "big.txt": "x" * 2_000_000,
+        },
+    )
+    summary = SkipSummary()
+    loader = LoaderSettings(max_file_mb=1)
+    files = discover_files(tmp_path, loader, summary.add)
+    for path in files:
+        try:
+            read_file(path, loader)
+        except DocumentError as exc:
+            summary.add(path, str(exc))
+    assert summary.line() == "skipped 5 files: 3 unsupported type (.png 2, .zip 1), 1 binary, 1 too large"

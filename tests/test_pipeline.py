@@ -102,7 +102,8 @@ def test_file_that_becomes_unreadable_keeps_its_old_document(fake_index) -> None
     (corpus / "cats.txt").write_bytes(b"caf\xe9 cr\xe8me " * 10)  # Latin-1, not UTF-8
     warnings: list[str] = []
     report = Indexer(settings, embedder, warn=warnings.append).index([corpus])
-    assert report.removed == 0 and any("cats.txt" in w for w in warnings)
+    assert report.removed == 0 and any("skipped 1 file: 1 not UTF-8" in w for w in warnings), warnings
+    assert any("cats.txt" in line and "UTF-8" in line for line in report.skipped)
     assert str((corpus / "cats.txt").resolve()) in chunk_ids_by_doc(settings.index_dir)
 
 
