@@ -110,6 +110,8 @@ class ServerSettings(_Section):
     api_token: str = ""  # empty: the rebuild endpoint is off; SEMSEARCH_API_TOKEN overrides
     cache_size: int = Field(1024, ge=0)
     batch_window_ms: float = Field(2.0, ge=0, le=100)
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")  # Host header names; "*": any
+    max_body_kb: int = Field(1024, ge=1, le=1_048_576)  # larger request bodies get 413 unread
 
 
 class RuntimeSettings(_Section):

@@ -27,6 +27,7 @@ from tests.web_helpers import (
     XSS,
     CountingEmbedder,
     build_index,
+    local_client,
     running_server,
 )
 from web.app import create_app
@@ -63,7 +64,7 @@ def shared_index(tmp_path_factory: pytest.TempPathFactory) -> WebIndex:
 @pytest.fixture(scope="module")
 def client(shared_index: WebIndex) -> Iterator[TestClient]:
     settings, embedder, _ = shared_index
-    with TestClient(create_app(settings, embedder, api_token="")) as client:
+    with local_client(create_app(settings, embedder, api_token="")) as client:
         yield client
 
 
@@ -87,7 +88,7 @@ def test_without_index_readyz_and_search_are_503_until_one_is_built(
     make_settings: Callable[..., Settings], fake_embedder: HashingEmbedder, tmp_path: Path
 ) -> None:
     settings = make_settings()
-    with TestClient(create_app(settings, fake_embedder)) as client:
+    with local_client(create_app(settings, fake_embedder)) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -239,7 +240,7 @@ def test_search_post_errors_are_4xx_with_a_message(
 def test_batch_embeds_all_queries_in_one_call(shared_index: WebIndex) -> None:
     settings, _, corpus = shared_index
     embedder = CountingEmbedder()
-    with TestClient(create_app(settings, embedder)) as client:
+    with local_client(create_app(settings, embedder)) as client:
         queries = [
             {"query": "cat mouse"},
             {"query": "galaxy", "k": 1, "mode": "semantic"},
@@ -372,7 +373,7 @@ def test_an_unexpected_error_is_a_json_500_without_internals(shared_index: WebIn
             raise RuntimeError("secret internals")
 
     app.dependency_overrides[get_service] = Broken
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with local_client(app, raise_server_exceptions=False) as client:
         response = client.get("/api/search", params={"q": "cat"})
     assert response.status_code == 500
     assert response.json() == {"error": "internal server error (the server log has the details)"}
@@ -405,7 +406,7 @@ def test_rebuild_is_off_without_a_configured_token(client: TestClient) -> None:
 )
 def test_rebuild_needs_the_right_token(shared_index: WebIndex, headers: dict[str, str]) -> None:
     settings, embedder, _ = shared_index
-    with TestClient(create_app(settings, embedder, api_token="s3cret")) as client:
+    with local_client(create_app(settings, embedder, api_token="s3cret")) as client:
         response = client.post("/api/rebuild", headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
@@ -426,7 +427,7 @@ def test_rebuild_token_comes_from_config_and_env_overrides(
 def test_rebuild_job_publishes_a_new_version(web_index: WebIndex) -> None:
     settings, embedder, corpus = web_index
     auth = {"Authorization": "Bearer s3cret"}
-    with TestClient(create_app(settings, embedder, api_token="s3cret")) as client:
+    with local_client(create_app(settings, embedder, api_token="s3cret")) as client:
         before = client.get("/readyz").json()["version"]
         (corpus / "new.txt").write_text("Penguins huddle together against the antarctic wind.\n")
         started = client.post("/api/rebuild", headers=auth)
@@ -463,7 +464,7 @@ def test_second_rebuild_while_one_runs_is_409(web_index: WebIndex) -> None:
     app = create_app(settings, embedder, api_token="t")
     app.dependency_overrides[get_jobs] = lambda: jobs
     auth = {"Authorization": "Bearer t"}
-    with TestClient(app) as client:
+    with local_client(app) as client:
         job = client.post("/api/rebuild", headers=auth).json()["job"]
         assert entered.wait(10)
         running = client.get(f"/api/rebuild/{job}", headers=auth).json()
@@ -481,7 +482,7 @@ def test_second_rebuild_while_one_runs_is_409(web_index: WebIndex) -> None:
 def test_rebuild_job_reports_failure(web_index: WebIndex) -> None:
     settings, embedder, _ = web_index
     auth = {"Authorization": "Bearer t"}
-    with TestClient(create_app(settings, embedder, api_token="t")) as client:
+    with local_client(create_app(settings, embedder, api_token="t")) as client:
         with IndexLayout(settings.index_dir).writer_lock():  # as if `semsearch index` were running
             job = client.post("/api/rebuild", headers=auth).json()["job"]
             state = wait_for_job(client, job, auth)
@@ -506,7 +507,7 @@ def test_server_follows_an_index_published_by_another_process(
     settings = make_settings()
     first = write_corpus(tmp_path / "a", {"cats.txt": "The cat chases the mouse through the barn.\n"})
     build_index(settings, fake_embedder, first)
-    with TestClient(create_app(settings, fake_embedder)) as client:
+    with local_client(create_app(settings, fake_embedder)) as client:
         assert (
             client.get("/api/search", params={"q": "penguins"})
             .json()["results"][0]["doc_id"]
@@ -599,7 +600,7 @@ def test_batch_window_zero_turns_batching_off(make_settings: Callable[..., Setti
     settings = make_settings(server__batch_window_ms=0)
     build_index(settings, HashingEmbedder(), write_corpus(tmp_path / "d", WEB_CORPUS))
     app = create_app(settings, HashingEmbedder())
-    with TestClient(app) as client:
+    with local_client(app) as client:
         assert app.state.batcher is None
         assert client.get("/api/search", params={"q": "cat"}).status_code == 200
 
@@ -621,7 +622,7 @@ def test_real_model_finds_the_cat_for_kitten_hunting_rodents(
     settings = make_settings()
     corpus = write_corpus(tmp_path / "docs", WEB_CORPUS)
     build_index(settings, real_embedder, corpus)
-    with TestClient(create_app(settings, real_embedder)) as client:  # type: ignore[arg-type]
+    with local_client(create_app(settings, real_embedder)) as client:  # type: ignore[arg-type]
         for mode in ("semantic", "hybrid"):
             body = client.get("/api/search", params={"q": "kitten hunting rodents", "mode": mode}).json()
             assert body["results"][0]["doc_id"] == doc_id_of(corpus, "cats.txt"), (mode, body)
@@ -683,14 +684,14 @@ def test_the_app_loads_the_configured_model_when_none_is_given(shared_index: Web
     configured = settings.model_copy(
         update={"model": settings.model.model_copy(update={"backend": "hashing"})}
     )
-    with TestClient(create_app(configured)) as client:
+    with local_client(create_app(configured)) as client:
         assert client.get("/readyz").status_code == 200
         assert client.get("/api/search", params={"q": "cat"}).json()["results"]
 
 
 def test_documents_list_and_delete_behind_the_token(web_index: WebIndex) -> None:
     settings, embedder, corpus = web_index
-    with TestClient(create_app(settings, embedder, api_token="s3cret")) as client:
+    with local_client(create_app(settings, embedder, api_token="s3cret")) as client:
         page = client.get("/api/documents", params={"limit": 2}).json()
         assert page["total"] > 2 and len(page["documents"]) == 2
         assert client.get("/api/documents", params={"limit": 0}).status_code == 422
@@ -703,3 +704,36 @@ def test_documents_list_and_delete_behind_the_token(web_index: WebIndex) -> None
         assert client.get("/api/stats").json()["documents"] == page["total"] - 1
         again = client.delete(url, headers={"Authorization": "Bearer s3cret"})
         assert again.status_code == 404 and "no document matches" in again.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("host", "status_code"),
+    [("127.0.0.1:8000", 200), ("localhost", 200), ("[::1]:8000", 200), ("evil.example", 400), ("", 400)],
+)
+def test_only_our_host_names_are_served(shared_index: WebIndex, host: str, status_code: int) -> None:
+    """DNS rebinding: a page elsewhere whose name resolves to 127.0.0.1 sends its own Host."""
+    settings, embedder, _ = shared_index
+    with local_client(create_app(settings, embedder)) as client:
+        response = client.get("/api/search", params={"q": "cat"}, headers={"Host": host})
+        assert response.status_code == status_code
+        if status_code == 400:
+            assert "server.allowed_hosts" in response.json()["error"]
+
+
+def test_oversized_bodies_get_413_before_parsing(web_index: WebIndex) -> None:
+    settings, embedder, _ = web_index
+    small = settings.model_copy(update={"server": settings.server.model_copy(update={"max_body_kb": 4})})
+    with local_client(create_app(small, embedder)) as client:
+        big = {"query": "cat " * 2000}
+        response = client.post("/api/search", json=big)
+        assert response.status_code == 413 and "max_body_kb" in response.json()["error"]
+
+        def chunks():  # no Content-Length: counted as it streams in
+            yield b'{"query": "'
+            for _ in range(10):
+                yield b"cat " * 1000
+            yield b'"}'
+
+        streamed = client.post("/api/search", content=chunks(), headers={"Content-Type": "application/json"})
+        assert streamed.status_code == 413
+        assert client.post("/api/search", json={"query": "cat"}).status_code == 200

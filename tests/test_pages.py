@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from indexer.config import Settings, load_settings
 from indexer.embedders import HashingEmbedder
 from tests.conftest import write_corpus
-from tests.web_helpers import WEB_CORPUS, XSS, build_index, garden_corpus
+from tests.web_helpers import WEB_CORPUS, XSS, build_index, garden_corpus, local_client
 from web.app import create_app
 from web.render import display_title, document_blocks, format_score, marked_segments, pager
 from web.templating import STATIC
@@ -29,7 +29,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     corpus = write_corpus(root / "web", {**WEB_CORPUS, **garden_corpus(25)})
     embedder = HashingEmbedder()
     build_index(settings, embedder, corpus)
-    with TestClient(create_app(settings, embedder)) as client:
+    with local_client(create_app(settings, embedder)) as client:
         yield client, corpus
 
 
@@ -70,7 +70,7 @@ def test_home_page_is_a_plain_get_form_with_labels(site: Site) -> None:
 
 
 def test_home_page_without_an_index_says_how_to_build_one(make_settings: Callable[..., Settings]) -> None:
-    with TestClient(create_app(make_settings(), HashingEmbedder())) as client:
+    with local_client(create_app(make_settings(), HashingEmbedder())) as client:
         response = client.get("/")
         assert response.status_code == 503
         assert "semsearch index PATH" in status_text(soup_of(response.text))

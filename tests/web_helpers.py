@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from indexer.config import Settings
 from indexer.embedders import HashingEmbedder
@@ -117,3 +118,9 @@ def running_server(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def local_client(app: FastAPI, **kwargs: object) -> TestClient:
+    """A TestClient that calls the app as a local browser would: Host 127.0.0.1 (the app refuses
+    names it does not serve, such as TestClient's default "testserver")."""
+    return TestClient(app, base_url="http://127.0.0.1", **kwargs)  # type: ignore[arg-type]

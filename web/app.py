@@ -25,6 +25,7 @@ from search.service import SearchService
 from web import api, errors, pages
 from web.batching import QueryBatcher
 from web.embedding import shared
+from web.guards import RequestGuard
 from web.jobs import RebuildJobs
 from web.templating import STATIC, make_templates, static_url
 
@@ -80,6 +81,10 @@ def create_app(
     app.state.templates = make_templates()
     app.state.api_token = settings.server.api_token if api_token is None else api_token
     errors.install(app)
+    server = settings.server
+    app.add_middleware(
+        RequestGuard, allowed_hosts=server.allowed_hosts, max_body_bytes=server.max_body_kb * 1024
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

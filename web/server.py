@@ -16,6 +16,7 @@ from indexer.embedders import LazyEmbedder, embedder_for
 from indexer.errors import ConfigError
 from indexer.runtime import thread_count
 from web.app import create_app
+from web.guards import host_name
 
 TOKEN_ENV = "SEMSEARCH_API_TOKEN"
 
@@ -47,6 +48,13 @@ def serve(settings: Settings, host: str, port: int, model_given: bool = False) -
     # runtime.query_threads: one query is too small to split across cores
     # (docs/decisions.md, "Thread pools on the query path").
     check_port(host, port)
+    if host_name(host) not in {"localhost", "127.0.0.1", "::1"}:
+        print(
+            f"semsearch: warning: serving on {host}: search has no authentication, so anyone who can "
+            "reach this port can read the indexed documents; requests must name a host in "
+            f"server.allowed_hosts ({', '.join(settings.server.allowed_hosts)})",
+            flush=True,
+        )
     embedder = embedder_for(settings, thread_count(settings.runtime.query_threads), model_given)
     if isinstance(embedder, LazyEmbedder):
         embedder.real()  # a server loads now: the first query should not wait for it
