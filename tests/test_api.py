@@ -737,3 +737,18 @@ def test_oversized_bodies_get_413_before_parsing(web_index: WebIndex) -> None:
         streamed = client.post("/api/search", content=chunks(), headers={"Content-Type": "application/json"})
         assert streamed.status_code == 413
         assert client.post("/api/search", json={"query": "cat"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body", [{"query": "cat", "k": True}, {"query": "cat", "collapse": 0}, {"query": "cat", "k": "5"}]
+)
+def test_types_are_not_coerced(client: TestClient, body: dict) -> None:
+    response = client.post("/api/search", json=body)
+    assert response.status_code == 422, response.text
+
+
+def test_openapi_states_the_static_limits(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["SearchBody"]["properties"]
+    assert schema["query"]["minLength"] == 1
+    assert schema["offset"]["minimum"] == 0
+    assert schema["k"]["minimum"] == 1

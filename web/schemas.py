@@ -56,16 +56,33 @@ class SearchBody(BaseModel):
         },
     )
 
-    query: str = Field(description="the text to search for")
-    k: int | None = Field(None, description="results to return (1..search.max_k; default search.default_k)")
-    offset: int = Field(0, description="skip this many results (paging)")
+    # Strict: JSON `true` is not a k of 1 and `0` is not a collapse of false (pydantic would coerce).
+    # The limits are stated in the schema; SearchService checks them (the upper ones come from the
+    # config) with messages that say what to change.
+    query: str = Field(
+        description="the text to search for (1..search.max_query_chars characters)",
+        strict=True,
+        json_schema_extra={"minLength": 1},
+    )
+    k: int | None = Field(
+        None,
+        strict=True,
+        description="results to return (1..search.max_k; default search.default_k)",
+        json_schema_extra={"minimum": 1},
+    )
+    offset: int = Field(
+        0,
+        strict=True,
+        description="skip this many results (0..10 x search.max_k)",
+        json_schema_extra={"minimum": 0},
+    )
     mode: Mode | None = Field(None, description="semantic, keyword or hybrid (default: search.mode)")
     filters: dict[str, Any] | None = Field(
         None,
         description="flat object: metadata field -> value, plus source (path prefix or glob), "
         "modified_after / modified_before (YYYY-MM-DD or epoch seconds)",
     )
-    collapse: bool = Field(True, description="one result per document (its best chunk)")
+    collapse: bool = Field(True, strict=True, description="one result per document (its best chunk)")
 
     @model_validator(mode="before")
     @classmethod
