@@ -101,5 +101,8 @@ def test_keyword_search_on_a_real_model_index_never_imports_torch(
     proc = _probe("--index-dir", str(tmp_path / "idx"), "search", "cat mouse", "--mode", "keyword", "--json")
     assert proc.stdout.splitlines()[-1] == "False", proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["results"][0]["source"].endswith("cats.txt")
+    again = _probe("--index-dir", str(tmp_path / "idx"), "index", str(small_corpus))
+    assert again.stdout.splitlines()[-1] == "False", "a no-op index loads no model"
+    assert "unchanged" in again.stdout
     semantic = _probe("--index-dir", str(tmp_path / "idx"), "search", "kitten hunting", "--json")
     assert semantic.stdout.splitlines()[-1] == "True", "a semantic search does load the model"
