@@ -68,7 +68,7 @@ def parse_filters(raw: Mapping[str, Any] | None, known_fields: Sequence[str]) ->
             raise QueryError(f"unknown filter field '{key}'; filterable fields: {known}")
         if isinstance(value, dict | list):
             raise QueryError(f"filter {key}: expected a single value, got {type(value).__name__}")
-        metadata[key] = _sql_value(value)
+        metadata[key] = _checked_value(value, key)
     source = raw.get("source")
     if source is not None and not isinstance(source, str):
         raise QueryError("filter source: expected a path prefix or glob string")
@@ -82,11 +82,12 @@ def parse_filters(raw: Mapping[str, Any] | None, known_fields: Sequence[str]) ->
     )
 
 
-def _sql_value(value: Any) -> Any:
-    """A value SQLite can bind: integers beyond 64 bits (JSON allows them) become text, which is
-    how the filter compares anyway."""
+def _checked_value(value: Any, key: str) -> Any:
+    """A value SQLite can bind: JSON allows integers of any size, SQLite stores 64 bits."""
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        return str(value)
+        raise QueryError(f"filter {key}: {value} is outside the 64-bit integer range; pass it as a string")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QueryError(f"filter {key}: expected a finite number, got {value!r}")
     return value
 
 

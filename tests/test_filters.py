@@ -151,13 +151,15 @@ def test_empty_filters_are_false() -> None:
         {"year": 9223372036854775808},
         {"year": -(2**70)},
         {"year": 10**400},
+        {"year": float("inf")},
     ],
 )
-def test_filter_values_beyond_64_bits_are_compared_not_a_crash(
+def test_filter_values_sqlite_cannot_hold_are_a_query_error(
     filtered_service: SearchService, filters: dict
 ) -> None:
-    result = filtered_service.search_text("notes", k=5, mode="hybrid", filters=filters)
-    assert result.hits == []
+    with pytest.raises(QueryError, match="filter year"):
+        filtered_service.search_text("notes", k=5, mode="hybrid", filters=filters)
+    assert filtered_service.search_text("notes", k=5, filters={"year": str(filters["year"])}).hits == []
 
 
 @pytest.mark.parametrize("value", [10**400, float("inf"), float("nan")])
