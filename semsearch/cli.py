@@ -84,6 +84,7 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
 
     commands.add_parser("stats", parents=[shared], help="what the index holds")
+    commands.add_parser("check", parents=[shared], help="verify the index: files, counts, integrity")
     listing = commands.add_parser("list", parents=[shared], help="the documents the index holds, by source")
     listing.add_argument("--source", help="only sources matching this glob, e.g. '*/notes/*'")
     listing.add_argument("--limit", type=int, default=50)
@@ -243,6 +244,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         report = delete_documents(settings, args.doc_ids, args.source, warn=_warn)
         print(f"deleted {report.removed} documents for good; {report.documents} left ({report.version})")
         return 0
+
+    if args.command == "check":
+        from indexer.check import check_index
+
+        verdict = check_index(settings.index_dir)
+        for line in verdict.checked:
+            print(f"ok       {line}")
+        for line in verdict.problems:
+            print(f"PROBLEM  {line}")
+        print(
+            f"{verdict.generation}: "
+            + ("all checks passed" if verdict.ok else f"{len(verdict.problems)} problems")
+        )
+        return 0 if verdict.ok else 1
 
     if args.command == "stats":
         from search.service import index_stats

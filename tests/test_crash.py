@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from indexer.check import check_index
 from indexer.layout import IndexLayout
 from indexer.pipeline import Indexer
 from indexer.snapshot import IndexSnapshot
@@ -29,20 +30,12 @@ getattr(Indexer(settings, HashingEmbedder()), sys.argv[3])([Path(sys.argv[2])])
 
 
 def check_invariants(index_dir: Path) -> None:
-    """The live generation opens and its parts agree with each other and with SQLite."""
-    layout = IndexLayout(index_dir)
-    if layout.current_or_none() is None:
+    """The live generation opens and its parts agree with each other (`semsearch check`)."""
+    if IndexLayout(index_dir).current_or_none() is None:
         return
-    index = IndexSnapshot.open(index_dir)
-    try:
-        gen, manifest = index.generation, index.manifest
-        assert index.store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert index.store.count_documents(gen) == manifest.documents
-        assert index.store.count_chunks(gen) == manifest.chunks == index.vectors.count()
-        for segment in manifest.segments:
-            assert (layout.segments / segment.id / "vectors.npy").exists()
-    finally:
-        index.close()
+    report = check_index(index_dir)
+    assert report.ok, report.problems
+    IndexSnapshot.open(index_dir).close()
 
 
 def test_random_kills_during_index_and_rebuild(make_settings, tmp_path: Path) -> None:

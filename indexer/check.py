@@ -1,0 +1,132 @@
+"""`semsearch check`: verify that one generation's parts exist and agree, naming each problem.
+
+Checked: the manifest parses (schema, typed fields); the catalog passes SQLite's
+integrity_check; documents and chunks counted in the catalog match the manifest; every segment's
+files exist, with as many ids and vectors as the manifest says, ids ascending, tombstones among
+its ids, vectors of unit length, and the ANN structure holding every vector; the chunks the
+segments serve are exactly the chunks the catalog holds for the generation; every such chunk
+has its keyword row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer import ann
+from indexer.errors import SemsearchError
+from indexer.layout import IndexLayout
+from indexer.manifest import Manifest, SegmentInfo
+from indexer.store import Store, visible
+
+
+@dataclass
+class CheckReport:
+    generation: str
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_index(index_dir: Path) -> CheckReport:
+    layout = IndexLayout(index_dir)
+    try:
+        manifest = layout.current()
+    except SemsearchError as exc:
+        return CheckReport("(none)", [str(exc)])
+    report = CheckReport(manifest.name)
+    catalog = layout.catalog_path(manifest)
+    if not catalog.exists():
+        report.problems.append(f"catalog {catalog} is missing")
+        return report
+    store = Store(catalog, readonly=True)
+    try:
+        _check_catalog(store, manifest, report)
+        served = [_check_segment(layout.segments / s.id, s, report) for s in manifest.segments]
+        _check_agreement(store, manifest, served, report)
+    finally:
+        store.close()
+    return report
+
+
+def _check_catalog(store: Store, manifest: Manifest, report: CheckReport) -> None:
+    integrity = [r[0] for r in store.execute("PRAGMA integrity_check").fetchall()]
+    if integrity != ["ok"]:
+        report.problems.append("catalog integrity_check: " + "; ".join(integrity[:5]))
+    documents, chunks = store.count_documents(manifest.generation), store.count_chunks(manifest.generation)
+    if documents != manifest.documents:
+        report.problems.append(f"catalog holds {documents} documents, the manifest says {manifest.documents}")
+    if chunks != manifest.chunks:
+        report.problems.append(f"catalog holds {chunks} chunks, the manifest says {manifest.chunks}")
+    report.checked.append(f"catalog: integrity ok, {documents} documents, {chunks} chunks")
+
+
+def _check_segment(folder: Path, info: SegmentInfo, report: CheckReport) -> np.ndarray:
+    """The live chunk ids the segment serves (empty when it cannot be read)."""
+    name = f"segment {info.id}"
+    try:
+        ids = np.load(folder / "ids.npy")
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        deleted = np.load(folder / info.deletes) if info.deletes else np.zeros(0, np.int64)
+    except (OSError, ValueError) as exc:
+        report.problems.append(f"{name}: cannot read its files ({exc})")
+        return np.zeros(0, np.int64)
+    if len(ids) != info.count or len(vectors) != info.count:
+        report.problems.append(
+            f"{name}: {len(ids)} ids and {len(vectors)} vectors, the manifest says {info.count}"
+        )
+    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        report.problems.append(f"{name}: ids are not strictly ascending")
+    if len(deleted) != info.deleted or not np.isin(deleted, ids).all():
+        report.problems.append(f"{name}: tombstones do not match its ids or the manifest ({info.deleted})")
+    norms = np.linalg.norm(np.asarray(vectors[: min(len(vectors), 10_000)], dtype=np.float32), axis=1)
+    if len(norms) and not np.allclose(norms, 1.0, atol=1e-3):
+        report.problems.append(f"{name}: vectors are not unit length (min {norms.min():.4f})")
+    if info.kind != "flat":
+        try:
+            structure = ann.load_index(folder / "ann.faiss")
+        except (OSError, RuntimeError) as exc:
+            report.problems.append(f"{name}: cannot read ann.faiss ({exc})")
+        else:
+            if structure.ntotal != info.count:
+                report.problems.append(
+                    f"{name}: ann.faiss holds {structure.ntotal} vectors, not {info.count}"
+                )
+    report.checked.append(f"{name}: {info.count} vectors ({info.kind}), {info.deleted} tombstoned")
+    return np.setdiff1d(ids, deleted, assume_unique=True)
+
+
+def _check_agreement(store: Store, manifest: Manifest, served: list[np.ndarray], report: CheckReport) -> None:
+    gen = manifest.generation
+    in_catalog = np.fromiter(
+        (
+            r[0]
+            for r in store.execute(
+                f"SELECT c.id FROM chunks c JOIN documents d ON d.key = c.doc_key WHERE {visible(gen)}"  # noqa: S608
+            )
+        ),
+        dtype=np.int64,
+    )
+    vectors = np.concatenate(served) if served else np.zeros(0, np.int64)
+    missing = np.setdiff1d(in_catalog, vectors)
+    extra = np.setdiff1d(vectors, in_catalog)
+    if len(missing):
+        report.problems.append(f"{len(missing)} chunks have no vector (e.g. {missing[:5].tolist()})")
+    if len(extra):
+        report.problems.append(
+            f"{len(extra)} vectors belong to no chunk of this generation (e.g. {extra[:5].tolist()})"
+        )
+    keyword = store.execute(
+        f"SELECT count(*) FROM chunks c JOIN documents d ON d.key = c.doc_key "  # noqa: S608
+        f"JOIN chunks_fts f ON f.rowid = c.id WHERE {visible(gen)}"
+    ).fetchone()[0]
+    if keyword != len(in_catalog):
+        report.problems.append(f"{len(in_catalog) - keyword} chunks have no keyword row")
+    report.checked.append(
+        f"segments serve exactly the catalog's {len(in_catalog)} chunks; keyword rows present"
+    )
