@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS documents_id ON documents(id);
 CREATE INDEX IF NOT EXISTS documents_origin ON documents(origin);
 CREATE INDEX IF NOT EXISTS documents_staged ON documents(key) WHERE added_gen IS NULL;
 CREATE INDEX IF NOT EXISTS documents_deleted ON documents(deleted_gen) WHERE deleted_gen IS NOT NULL;
+CREATE INDEX IF NOT EXISTS documents_added ON documents(added_gen);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_key INTEGER NOT NULL REFERENCES documents(key) ON DELETE CASCADE,
@@ -284,10 +285,12 @@ class Store:
         self.db.execute("UPDATE documents SET deleted_gen = NULL WHERE deleted_gen > ?", [live_gen])
 
     def clear_published_staging(self) -> None:
-        """Staged vectors of versions that are published now live in vector segments."""
+        """Staged vectors of versions that are published now live in vector segments. Driven by
+        the (small) staging table: a join from `chunks` would scan the whole catalog."""
         self.db.execute(
-            "DELETE FROM staged_vectors WHERE chunk_id IN (SELECT c.id FROM chunks c "
-            "JOIN documents d ON d.key = c.doc_key WHERE d.added_gen IS NOT NULL)"
+            "DELETE FROM staged_vectors WHERE chunk_id IN (SELECT s.chunk_id FROM staged_vectors s "
+            "JOIN chunks c ON c.id = s.chunk_id JOIN documents d ON d.key = c.doc_key "
+            "WHERE d.added_gen IS NOT NULL)"
         )
 
     def purge(self, deleted_up_to: int) -> int:
