@@ -179,21 +179,9 @@ class FaissVectorIndex:
         """Replace each run of adjacent segments (indexes into self.segments) by one segment of
         their live vectors. Runs must not overlap."""
         for run in sorted(runs, key=lambda r: -r[0]):  # from the end: earlier positions stay valid
-            parts = [self.segments[i] for i in run]
-            masks = [p.live_mask() for p in parts]
-            total = sum(int(m.sum()) for m in masks)
-            ids = np.empty(total, dtype=np.int64)
-            vectors = np.empty((total, self.dim), dtype=np.float32)  # filled once, not concatenated
-            row = 0
-            for part, mask in zip(parts, masks, strict=True):
-                rows = np.flatnonzero(mask)
-                for start in range(0, len(rows), 65536):  # bounded temporaries from the mmaps
-                    block = rows[start : start + 65536]
-                    ids[row : row + len(block)] = part.ids[block]
-                    vectors[row : row + len(block)] = part.vectors[block]
-                    row += len(block)
+            ids, vectors = _live_vectors([self.segments[i] for i in run], self.dim)
             merged = (
-                [write_segment(self.root / new_segment_id(), ids, vectors, self.settings)] if total else []
+                [write_segment(self.root / new_segment_id(), ids, vectors, self.settings)] if len(ids) else []
             )
             self.segments[run[0] : run[-1] + 1] = merged
 
@@ -271,15 +259,7 @@ class FaissVectorIndex:
 
     def rebuilt_as(self, kind: str) -> FaissVectorIndex:
         """All live vectors in one in-memory segment of `kind` (exact baselines, experiments)."""
-        parts = [
-            (s.ids[m], np.asarray(s.vectors[m], np.float32)) for s in self.segments for m in [s.live_mask()]
-        ]
-        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-        vectors = (
-            np.concatenate([p[1] for p in parts]).reshape(-1, self.dim)
-            if parts
-            else np.zeros((0, self.dim), np.float32)
-        )
+        ids, vectors = _live_vectors(self.segments, self.dim)
         settings = self.settings.model_copy(update={"type": kind})
         built = None if kind == "flat" else ann.build_index(vectors, ids, settings)[0]
         info = SegmentInfo("memory", len(ids), int(ids.min(initial=0)), int(ids.max(initial=0)), kind)
@@ -289,6 +269,27 @@ class FaissVectorIndex:
 
     def close(self) -> None:
         self.segments = []
+
+
+def _live_vectors(parts: Sequence[Segment], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The untombstoned ids (ascending) and vectors of `parts`, copied once into preallocated
+    arrays in bounded blocks from the memory maps (merges and in-memory rebuilds share this)."""
+    masks = [part.live_mask() for part in parts]
+    total = sum(int(mask.sum()) for mask in masks)
+    ids = np.empty(total, dtype=np.int64)
+    vectors = np.empty((total, dim), dtype=np.float32)
+    row = 0
+    for part, mask in zip(parts, masks, strict=True):
+        rows = np.flatnonzero(mask)
+        for start in range(0, len(rows), 65536):
+            block = rows[start : start + 65536]
+            ids[row : row + len(block)] = part.ids[block]
+            vectors[row : row + len(block)] = part.vectors[block]
+            row += len(block)
+    if total > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        order = np.argsort(ids, kind="stable")  # a resumed run can leave overlapping id ranges
+        ids, vectors = ids[order], vectors[order]
+    return ids, vectors
 
 
 def _flat_search(segment: Segment, queries: np.ndarray, k: int, candidates: np.ndarray | None) -> AnnHits:
