@@ -1,14 +1,14 @@
 """HTTP latency of GET /api/search on a real server, beside the bare query-embedding time.
 
     python -m benchmarks.api_latency --index-dir DIR [--queries FILE] [--model NAME] [-n 200]
-                                     [--concurrency 8] [--windows 2,0]
+                                     [--clients 1,4,16] [--windows 2,0]
 
 Starts `semsearch serve` as a separate process on a free 127.0.0.1 port (once per batch
 window in --windows) and measures, client side over loopback with keep-alive:
 - sequential: n distinct queries one after another (every one pays for its embedding);
 - cached: the same n queries again (the LRU cache answers the embedding);
-- concurrent: n other distinct queries from --concurrency client threads at once, which is
-  where micro-batching (server.batch_window_ms) can pay;
+- concurrent: n other distinct queries from each count of --clients threads at once (p50, p95,
+  p99 and queries/s), which is where micro-batching (server.batch_window_ms) can pay;
 and, in this process before any server starts, `embedder.embed_queries([q])` alone for the
 same queries. FILE is one query a line or a BEIR queries.jsonl; when it holds fewer than 2n
 queries, phrases cut from the index's own chunks make up the rest.
@@ -37,7 +37,9 @@ from benchmarks.query_latency import p50_p95, read_queries
 
 def percentiles(samples: Sequence[float]) -> str:
     p50, p95 = p50_p95(list(samples))
-    return f"p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return f"p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms"
 
 
 def index_phrases(index_dir: Path, count: int, seed: int = 7) -> list[str]:
@@ -169,7 +171,7 @@ def main() -> None:
     parser.add_argument("--queries", type=Path)
     parser.add_argument("--model", default=None, help="default: the configured model (config.yaml)")
     parser.add_argument("-n", type=int, default=200, help="queries per run")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--clients", default="1,4,16", help="concurrent client counts, comma-separated")
     parser.add_argument("--windows", default="2,0", help="batch windows (ms) to compare, comma-separated")
     args = parser.parse_args()
 
@@ -196,10 +198,12 @@ def main() -> None:
         started = time.perf_counter()
         embedder.embed_queries([query])
         bare.append(time.perf_counter() - started)
-    batches = []  # what micro-batching buys at best: `concurrency` queries in one call
-    for start in range(0, len(concurrent_set), args.concurrency):
+    clients = [int(c) for c in args.clients.split(",")]
+    widest = max(clients)
+    batches = []  # what micro-batching buys at best: `widest` queries in one call
+    for start in range(0, len(concurrent_set), widest):
         started = time.perf_counter()
-        embedder.embed_queries(concurrent_set[start : start + args.concurrency])
+        embedder.embed_queries(concurrent_set[start : start + widest])
         batches.append(time.perf_counter() - started)
     del embedder
 
@@ -208,20 +212,22 @@ def main() -> None:
         f"{os.cpu_count()} cores; load avg {os.getloadavg()[0]:.2f}"
     )
     print(f"embed        {percentiles(bare)}   (embed_queries([q]) in-process, {len(bare)} queries)")
-    print(f"embed batch  {percentiles(batches)}   ({args.concurrency} at once, {len(batches)} calls)")
+    print(f"embed batch  {percentiles(batches)}   ({widest} at once, {len(batches)} calls)")
+    bare_p50 = p50_p95(bare)[0]
     for window in (float(w) for w in args.windows.split(",")):
         with server(args.index_dir, args.model, window) as port:
             get(http.client.HTTPConnection("127.0.0.1", port), search_path("warm up"))
             walls, took = sequential(port, sequential_set)
             cached, _ = sequential(port, sequential_set)
-            together, seconds = concurrent(port, concurrent_set, args.concurrency)
+            runs = [(count, *concurrent(port, concurrent_set, count)) for count in clients]
         label = f"window {window:g} ms"
         print(f"{label:<13}sequential  {percentiles(walls)}   (server took_ms {percentiles(took)})")
+        overhead = (p50_p95(walls)[0] - bare_p50) * 1000
+        print(f"{'':<13}            HTTP p50 - bare embedding p50 = {overhead:.1f} ms")
         print(f"{'':<13}cached      {percentiles(cached)}")
-        print(
-            f"{'':<13}{args.concurrency} clients   {percentiles(together)}   "
-            f"{len(together) / seconds:6.1f} queries/s"
-        )
+        for count, together, seconds in runs:
+            rate = len(together) / seconds
+            print(f"{'':<13}{count:>2} clients  {percentiles(together)}   {rate:6.1f} queries/s")
 
 
 if __name__ == "__main__":

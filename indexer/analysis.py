@@ -1,33 +1,27 @@
-"""Text analysis for the keyword (FTS5) index, shared by indexing and querying.
+"""Text analysis for the keyword index, shared by indexing and querying.
 
-FTS5's unicode61 tokenizer splits on spaces and punctuation, which leaves a run of Chinese
-characters as one giant token. Before text reaches FTS5 we rewrite every CJK run as its
-overlapping character bigrams plus unigrams (the classic CJK indexing scheme), and leave
-Latin text to FTS5's porter stemmer. Measured against jieba words on xquad-zh (docs/quality.md):
-bigrams 0.965 nDCG@10, jieba 0.964, jieba search mode 0.961; bigrams need no dictionary and
-still match names and terms a dictionary has never seen.
+Latin text: words of letters and digits, lower-cased, diacritics removed, Porter-stemmed (what
+FTS5's `porter unicode61 remove_diacritics 2` did before, so rankings carried over). A run of
+Chinese, Japanese or Korean characters has no spaces to split on: it becomes its character
+unigrams plus overlapping bigrams (the classic CJK indexing scheme). Measured against jieba words
+on xquad-zh (docs/quality.md): bigrams 0.965 nDCG@10, jieba 0.964, jieba search mode 0.961;
+bigrams need no dictionary and still match names and terms a dictionary has never seen.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
-_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
-_LATIN_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+import Stemmer
 
-
-def cjk_grams(run: str) -> list[str]:
-    """Unigrams and overlapping bigrams of a run of CJK characters."""
-    grams = list(run)
-    grams.extend(run[i : i + 2] for i in range(len(run) - 1))
-    return grams
-
-
-def analyze(text: str) -> str:
-    """Text as FTS5 should index it: CJK runs become space-separated grams."""
-    return _CJK_RUN.sub(lambda m: " " + " ".join(cjk_grams(m.group())) + " ", text)
-
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+# One token: a CJK run (split into grams below) or a word of letters and digits.
+_TOKEN = re.compile(f"([{_CJK}]+)|[^\\W_{_CJK}]+", re.UNICODE)
+_STEMMER = Stemmer.Stemmer("porter")
 
 # Function words: they match nearly every chunk, so keyword search skips them (SciFact keyword
 # search 2.4x faster and nDCG@10 +0.004, docs/quality.md) and snippets do not highlight them.
@@ -37,20 +31,55 @@ STOPWORDS = frozenset(
 )
 
 
-def query_terms(text: str) -> list[str]:
-    """Distinct search terms of a user query: Latin words and CJK grams, syntax stripped."""
-    terms: list[str] = []
-    for piece in re.split(r"(" + _CJK_RUN.pattern + r")", text):
-        if not piece:
-            continue
-        if _CJK_RUN.fullmatch(piece):
-            terms.extend(cjk_grams(piece))
+def cjk_grams(run: str) -> list[str]:
+    """Unigrams and overlapping bigrams of a run of CJK characters."""
+    grams = list(run)
+    grams.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+@lru_cache(maxsize=200_000)
+def _fold(word: str) -> str:
+    """Lower case without diacritics ("Café" -> "cafe"); cached: vocabularies are small."""
+    word = word.lower()
+    if not word.isascii():
+        word = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return word
+
+
+def words(text: str) -> list[str]:
+    """The tokens of `text` in order, folded but not stemmed: words and CJK grams."""
+    out: list[str] = []
+    for match in _TOKEN.finditer(text):
+        run = match.group(1)
+        if run:
+            out.extend(cjk_grams(run))
         else:
-            terms.extend(w.lower() for w in _LATIN_WORD.findall(piece))
-    seen: dict[str, None] = {}
-    for term in terms:
-        seen.setdefault(term, None)
-    return list(seen)
+            out.append(_fold(match.group()))
+    return out
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word) if word.isascii() else word
+
+
+def index_terms(text: str) -> list[str]:
+    """The terms the keyword index stores for `text` (duplicates kept: they are frequencies)."""
+    return [_stem(w) if w.isascii() else w for w in words(text)]
+
+
+def query_terms(text: str) -> list[str]:
+    """Distinct words of a user query (folded, unstemmed), any syntax stripped."""
+    return list(dict.fromkeys(words(text)))
+
+
+def search_terms(text: str) -> list[str]:
+    """Distinct index terms to look up for a query: stopwords left out unless the query is
+    nothing else ("the who")."""
+    terms = query_terms(text)
+    terms = [t for t in terms if t not in STOPWORDS] or terms
+    return list(dict.fromkeys(_stem(t) if t.isascii() else t for t in terms))
 
 
 def cjk_fraction(text: str) -> float:

@@ -3,9 +3,11 @@
 Vectors are L2-normalised, so inner product is cosine. FAISS ids are chunk ids.
 `auto` follows the FAISS guidelines: exact (Flat) below `flat_max_vectors`, HNSW up to a few
 million, IVF-PQ beyond (memory then matters more than the last point of recall).
-IVF's nprobe is tuned at build time (`ivf_nprobe: 0`) to the smallest value that reaches
-`ivf_target_recall` on the collection's own vectors, because a fixed nprobe that is right for one
-collection size is far off for another (see docs/quality.md).
+The search-time knob of each structure is tuned when it is built, on the collection's own
+vectors, because a fixed value that is right for one collection size is far off for another
+(docs/quality.md, docs/ann.md): IVF's nprobe (`ivf_nprobe: 0`) to `ivf_target_recall`, HNSW's
+efSearch (`hnsw_ef_search: 0`) to `hnsw_target_recall`. FAISS stores both in the index file.
+Structures are read memory-mapped, so processes serving one index share its pages.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ from indexer.config import IndexSettings
 
 log = logging.getLogger(__name__)
 
-# nprobe tuning: TUNING_QUERIES stored vectors serve as queries; for each, the exact top TUNING_K
-# neighbours (itself excluded) must lie in the lists it probes.
+# Build-time tuning: TUNING_QUERIES stored vectors serve as queries; for each, the exact top
+# TUNING_K neighbours (itself excluded) must lie in the lists it probes (IVF) or among the
+# TUNING_K the graph walk returns (HNSW). TUNING_K is the Searcher's default candidate depth.
 TUNING_K = 100
 TUNING_QUERIES = 300
+# efSearch values tried, smallest first; those below the tuning depth are skipped (a beam
+# narrower than the list asked for cannot fill it well, and search never uses one: ef >= k).
+EF_SEARCH_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
 @dataclass(frozen=True)
@@ -68,18 +74,27 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, settings: IndexSettings) -
     kind = choose_index_type(n, settings)
     metric = faiss.METRIC_INNER_PRODUCT
     index: faiss.Index
+    # Ids: IVF stores them in its lists; flat and HNSW get an IndexIDMap (8 bytes a vector). Not
+    # IndexIDMap2, whose reverse hash map costs ~40 more bytes a vector in RAM and is only needed
+    # to reconstruct by id, which the Searcher does from vectors.npy (files written with it load).
     if kind == "flat":
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    elif kind == "hnsw":
-        hnsw = faiss.IndexHNSWFlat(dim, settings.hnsw_m, metric)
+        index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+    elif kind in ("hnsw", "hnswsq"):
+        if kind == "hnsw":
+            hnsw = faiss.IndexHNSWFlat(dim, settings.hnsw_m, metric)
+        else:  # 8-bit codes: a quarter of the memory; the Searcher re-ranks on full vectors
+            hnsw = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, settings.hnsw_m, metric)
+            hnsw.train(_training_sample(vectors, settings.train_sample))
         hnsw.hnsw.efConstruction = settings.hnsw_ef_construction
-        hnsw.hnsw.efSearch = settings.hnsw_ef_search
-        index = faiss.IndexIDMap2(hnsw)
-    elif kind in ("ivf", "ivfpq"):
+        index = faiss.IndexIDMap(hnsw)
+    elif kind in ("ivf", "ivfsq", "ivfpq"):
         nlist = _nlist(n, settings)
         quantizer = faiss.IndexFlatIP(dim)
         if kind == "ivf":
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, metric)
+        elif kind == "ivfsq":
+            eight_bit = faiss.ScalarQuantizer.QT_8bit
+            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, eight_bit, metric)
         else:
             nbits = max(1, min(8, int(math.log2(max(n // 39, 2)))))  # 39 training points per code
             index = faiss.IndexIVFPQ(quantizer, dim, nlist, _pq_m(dim, settings.pq_m), nbits, metric)
@@ -90,16 +105,30 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, settings: IndexSettings) -
         index.add_with_ids(vectors, ids.astype(np.int64))
     if isinstance(index, faiss.IndexIVF):
         index.nprobe = settings.ivf_nprobe or tune_nprobe(index, vectors, settings.ivf_target_recall)
+    elif kind in ("hnsw", "hnswsq"):
+        hnsw.hnsw.efSearch = settings.hnsw_ef_search or tune_ef_search(
+            hnsw, vectors, settings.hnsw_target_recall
+        )
     return index, kind
 
 
-def exact_neighbour_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _tuning_rows(n: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.sort(rng.choice(n, size=min(TUNING_QUERIES, n), replace=False))
+
+
+def _without_self(rows: np.ndarray, found: np.ndarray, k: int) -> np.ndarray:
+    return np.stack([neighbours[neighbours != row][:k] for row, neighbours in zip(rows, found, strict=True)])
+
+
+def exact_neighbour_rows(vectors: np.ndarray, rows: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
     """(len(rows), k) rows of each sampled row's exact top-TUNING_K neighbours, itself excluded.
 
-    `vectors` is contiguous float32, as build_index passes it."""
+    `vectors` is contiguous float32, as build_index passes it; `base` (default: `vectors`) is
+    what the queries are compared with, e.g. the decoded codes of a quantised structure."""
     k = min(TUNING_K, len(vectors) - 1)
-    _, found = faiss.knn(vectors[rows], vectors, k + 1, faiss.METRIC_INNER_PRODUCT)
-    return np.stack([neighbours[neighbours != row][:k] for row, neighbours in zip(rows, found, strict=True)])
+    _, found = faiss.knn(vectors[rows], vectors if base is None else base, k + 1, faiss.METRIC_INNER_PRODUCT)
+    return _without_self(rows, found, k)
 
 
 def probe_recall_curve(index: faiss.IndexIVF, vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -126,29 +155,89 @@ def tune_nprobe(index: faiss.IndexIVF, vectors: np.ndarray, target: float) -> in
     """
     if len(vectors) < 2 or index.nlist == 1:
         return 1
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(len(vectors), size=min(TUNING_QUERIES, len(vectors)), replace=False))
+    rows = _tuning_rows(len(vectors))
     recall = probe_recall_curve(index, vectors, rows)
     nprobe = int(np.searchsorted(recall, target - 1e-9)) + 1
     log.info("IVF nprobe %d of %d lists: neighbour recall %.4f", nprobe, index.nlist, recall[nprobe - 1])
     return nprobe
 
 
+def ef_recall_curve(
+    index: faiss.IndexHNSW, vectors: np.ndarray, rows: np.ndarray, ladder: tuple[int, ...]
+) -> list[float]:
+    """recall[i]: share of the sampled rows' TUNING_K nearest neighbours (themselves excluded)
+    that the graph walk returns at efSearch ladder[i].
+
+    `index` is the bare HNSW structure (FAISS ids are rows). The truth is a brute-force scan of
+    the structure's own storage (the decoded codes of HNSW-SQ), so the curve measures the walk;
+    the codes' error is the Searcher's exact re-ranking's business, as with IVF-PQ.
+    """
+    storage = faiss.downcast_index(index.storage)
+    base = vectors if isinstance(storage, faiss.IndexFlat) else storage.reconstruct_n(0, index.ntotal)
+    truth = exact_neighbour_rows(vectors, rows, base)
+    k = truth.shape[1]
+    queries = vectors[rows]
+    curve = []
+    for ef in ladder:
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(ef, k + 1)
+        _, found = index.search(queries, k + 1, params=params)
+        found = _without_self(rows, found, k)
+        curve.append(sum(len(np.intersect1d(f, t)) for f, t in zip(found, truth, strict=True)) / truth.size)
+    return curve
+
+
+def tune_ef_search(index: faiss.IndexHNSW, vectors: np.ndarray, target: float) -> int:
+    """Smallest efSearch of EF_SEARCH_LADDER (at least the tuning depth) whose walk returns
+    `target` of the sampled vectors' 100 nearest neighbours; the ladder's top if none does."""
+    k = min(TUNING_K, len(vectors) - 1)
+    ladder = tuple(ef for ef in EF_SEARCH_LADDER if ef >= k) or EF_SEARCH_LADDER[-1:]
+    if len(vectors) < 2:
+        return ladder[0]
+    recall = ef_recall_curve(index, vectors, _tuning_rows(len(vectors)), ladder)
+    reached = [i for i, r in enumerate(recall) if r >= target - 1e-9]
+    at = reached[0] if reached else len(ladder) - 1
+    if not reached:
+        log.warning("HNSW efSearch %d reaches only %.4f of target %.4f", ladder[at], recall[at], target)
+    log.info("HNSW efSearch %d: neighbour recall@%d %.4f", ladder[at], k, recall[at])
+    return ladder[at]
+
+
 def save_index(index: faiss.Index, path: Path) -> None:
     faiss.write_index(index, str(path))
 
 
-def load_index(path: Path) -> faiss.Index:
+def load_index(path: Path, mmap: bool = True) -> faiss.Index:
+    """Read an index; memory-mapped by default (IO_FLAG_MMAP_IFC).
+
+    Mapped, the vectors, codes, lists and graph stay in the page cache, shared by every process
+    that serves the file, and loading copies nothing. IO_FLAG_MMAP_IFC maps every type built
+    here (flat, HNSW, HNSW-SQ, IVF, IVF-PQ) at full speed; the older IO_FLAG_MMAP maps only IVF
+    lists, through OnDiskInvertedLists, 3-4x slower to search (docs/ann.md). Segments are never
+    written after they are published, so a mapping never sees a file change under it.
+    """
+    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", None) if mmap else None
+    if flag is not None:
+        try:
+            return faiss.read_index(str(path), flag)
+        except RuntimeError:
+            log.debug("%s cannot be memory-mapped; reading it into memory", path)
     return faiss.read_index(str(path))
 
 
+def _unwrapped(index: faiss.Index) -> faiss.Index:
+    """The structure inside an id map (IndexIDMap2 included: it subclasses IndexIDMap)."""
+    return faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+
+
 def _search_params(
-    index: faiss.Index, settings: IndexSettings, selector: faiss.IDSelector | None
+    index: faiss.Index, k: int, settings: IndexSettings, selector: faiss.IDSelector | None
 ) -> faiss.SearchParameters | None:
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    inner = _unwrapped(index)
     if isinstance(inner, faiss.IndexHNSW):
         params = faiss.SearchParametersHNSW()
-        params.efSearch = settings.hnsw_ef_search
+        # 0: the value tuned at build time; never a beam narrower than the list asked for
+        params.efSearch = max(settings.hnsw_ef_search or inner.hnsw.efSearch, k)
     elif isinstance(inner, faiss.IndexIVF):
         params = faiss.SearchParametersIVF()
         params.nprobe = settings.ivf_nprobe or inner.nprobe  # 0: the value tuned at build time
@@ -170,8 +259,8 @@ def search_index(
 ) -> AnnHits:
     """Top-k by inner product; `selector` restricts the search inside FAISS (allowed ids,
     tombstones)."""
-    params = _search_params(index, settings, selector)
     k = max(1, min(k, index.ntotal)) if index.ntotal else 1
+    params = _search_params(index, k, settings, selector)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if params is None:
         scores, ids = index.search(queries, k)
@@ -182,7 +271,7 @@ def search_index(
 
 def describe(index: faiss.Index) -> str:
     """The FAISS class and its search-time knobs, e.g. "IndexIVFFlat (nlist 257, nprobe 123)"."""
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    inner = _unwrapped(index)
     name = type(inner).__name__
     if isinstance(inner, faiss.IndexIVF):
         return f"{name} (nlist {inner.nlist}, nprobe {inner.nprobe})"

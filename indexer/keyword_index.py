@@ -1,87 +1,127 @@
-"""The KeywordIndex seam and its FTS5 implementation (BM25 over the catalog's chunks).
+"""The KeywordIndex seam and its implementation: BM25 over the segments' postings.
 
-FTS5 lives inside the catalog file, so its rows are written in the same transaction as the
-chunks they index, and it keeps collection-wide BM25 statistics whatever the vector segments
-look like (docs/decisions.md: per-segment statistics give a one-document segment an IDF of ~0).
-Deleted versions stay in FTS5 until a purge; every search keeps only the chunks the reader's
-generation holds. User text is never parsed as FTS5 syntax.
+Statistics are collection-wide and exact at query time: the live-chunk count, each term's
+document frequency and the average length are summed over the segments with tombstoned rows
+left out (Lucene sums per-segment statistics the same way, but counts deleted documents until a
+merge). So a document added alone in a one-document segment ranks as it would after any merge,
+and a deleted one stops counting at once. The score is BM25F-style: a title occurrence counts
+`title_weight` body occurrences in both the frequency and the length, with Lucene's
+non-negative IDF, log(1 + (N - df + 0.5) / (df + 0.5)). User text is only ever split into
+terms: nothing in a query is syntax.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from indexer.analysis import STOPWORDS, analyze, query_terms
-from indexer.store import Store
-
-# FTS5 bm25() weights: title, body. A title match counts half a body match (docs/quality.md).
-_BM25 = "bm25(chunks_fts, 0.5, 1.0)"
+from indexer.analysis import search_terms
+from indexer.segments import Segment, SegmentSet
 
 
 class KeywordIndex(Protocol):
     """Ranks chunks by keyword relevance; filters arrive as allowed chunk ids."""
 
-    def add(self, ids: Sequence[int], title: str, texts: Sequence[str]) -> None: ...
-
-    def remove(self, ids: Sequence[int]) -> None: ...
-
     def search(
         self, query: str, limit: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]: ...
 
-
-def fts_match_expression(query: str) -> str | None:
-    """An FTS5 MATCH expression that ORs the query's terms, each as a quoted string.
-
-    Quoting every term makes `"`, `*`, `NEAR`, `-`, `:` and parentheses plain text: FTS5 sees
-    only string literals joined by OR. Stopwords are left out unless the query is nothing else
-    ("the who"). Returns None when the query has no searchable term.
-    """
-    terms = query_terms(query)
-    terms = [term for term in terms if term not in STOPWORDS] or terms
-    if not terms:
-        return None
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    def warm(self) -> None: ...
 
 
-class Fts5KeywordIndex:
-    """BM25 through SQLite FTS5, seen at one generation of the catalog."""
+@dataclass(frozen=True)
+class Bm25Parameters:
+    """Defaults as in `search.*` (docs/quality.md, "BM25 parameters")."""
 
-    def __init__(self, store: Store, generation: int) -> None:
-        self.store = store
-        self.generation = generation
+    k1: float = 1.2
+    b: float = 0.4
+    title_weight: float = 1.0
 
-    def add(self, ids: Sequence[int], title: str, texts: Sequence[str]) -> None:
-        """Index chunks of one document (call inside the writer's transaction)."""
-        analysed_title = analyze(title)
-        self.store.db.executemany(
-            "INSERT INTO chunks_fts(rowid, title, body) VALUES (?, ?, ?)",
-            ((int(i), analysed_title, analyze(t)) for i, t in zip(ids, texts, strict=True)),
-        )
 
-    def remove(self, ids: Sequence[int]) -> None:
-        """Nothing to do now: a deleted version is invisible to later generations at once, and
-        its rows go when the catalog is purged (older generations may still read them)."""
+@dataclass(frozen=True)
+class _Matches:
+    segment: Segment
+    rows: np.ndarray
+    tf: np.ndarray  # weighted title + body frequency
+
+
+class Bm25KeywordIndex:
+    """BM25 over a SegmentSet (shared with the vector index)."""
+
+    def __init__(self, segments: SegmentSet, parameters: Bm25Parameters | None = None) -> None:
+        self.segment_set = segments
+        self.parameters = parameters or Bm25Parameters()
+
+    def warm(self) -> None:
+        """Open every segment's postings and compute its lengths before the first query."""
+        for segment in self.segment_set.segments:
+            segment.live_length(self.parameters.title_weight)
 
     def search(self, query: str, limit: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to `limit` (chunk id, score) pairs, best first; higher scores are better."""
-        match = fts_match_expression(query)
-        if match is None or limit <= 0:
+        return self.search_terms(search_terms(query), limit, allowed)
+
+    def search_terms(
+        self, terms: list[str], limit: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """`search` for terms already analysed (index_terms' output)."""
+        segments = [s for s in self.segment_set.segments if s.info.live]
+        if not terms or limit <= 0 or not segments:
             return []
-        pool = max(limit, 16)
-        while True:
-            rows = self.store.execute(
-                f"SELECT rowid, -{_BM25} FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY {_BM25} LIMIT ?",  # noqa: S608
-                [match, pool],
-            ).fetchall()
-            held = self.store.chunk_documents([r[0] for r in rows], self.generation)
-            kept = [(int(cid), float(score)) for cid, score in rows if cid in held]
-            if allowed is not None and kept:
-                inside = np.isin(np.fromiter((c for c, _ in kept), np.int64, len(kept)), allowed)
-                kept = [pair for pair, ok in zip(kept, inside, strict=True) if ok]
-            if len(kept) >= limit or len(rows) < pool:
-                return kept[:limit]
-            pool *= 4
+        k1, b, weight = self.parameters.k1, self.parameters.b, self.parameters.title_weight
+        live_count = sum(s.info.live for s in segments)
+        average = max(sum(s.live_length(weight) for s in segments) / live_count, 1e-9)
+        scores: list[np.ndarray | None] = [None] * len(segments)
+        for term in terms:
+            found: list[tuple[int, _Matches]] = []
+            frequency = 0
+            for position, segment in enumerate(segments):
+                where = segment.postings.lookup(term)
+                if where is None:
+                    continue
+                postings = segment.postings
+                rows = np.asarray(postings.rows[where])
+                tf = postings.body_tf[where].astype(np.float32) + weight * postings.title_tf[where]
+                if segment.info.deleted:
+                    live = segment.live_mask()[rows]
+                    rows, tf = rows[live], tf[live]
+                frequency += len(rows)
+                found.append((position, _Matches(segment, rows, tf)))
+            if not frequency:
+                continue
+            idf = np.log1p((live_count - frequency + 0.5) / (frequency + 0.5))
+            for position, match in found:
+                norm = k1 * (1.0 - b + b * match.segment.row_lengths(weight)[match.rows] / average)
+                row_scores = scores[position]
+                if row_scores is None:
+                    row_scores = scores[position] = np.zeros(match.segment.info.count, np.float32)
+                row_scores[match.rows] += idf * match.tf * (k1 + 1.0) / (match.tf + norm)
+        return _top(segments, scores, limit, allowed)
+
+
+def _top(
+    segments: list[Segment], scores: list[np.ndarray | None], limit: int, allowed: np.ndarray | None
+) -> list[tuple[int, float]]:
+    """The best `limit` scored rows over the segments, ties by chunk id."""
+    ids_parts, score_parts = [], []
+    for segment, row_scores in zip(segments, scores, strict=True):
+        if row_scores is None:
+            continue
+        rows = np.flatnonzero(row_scores)  # every matched row scores > 0 (the IDF is positive)
+        ids = segment.ids[rows]
+        if allowed is not None:
+            inside = np.isin(ids, allowed)
+            rows, ids = rows[inside], ids[inside]
+        ids_parts.append(ids)
+        score_parts.append(row_scores[rows])
+    if not ids_parts:
+        return []
+    ids, values = np.concatenate(ids_parts), np.concatenate(score_parts)
+    if len(ids) > limit:  # the best `limit`; at the cut, equal scores go to the smaller ids
+        cut = -np.partition(-values, limit - 1)[limit - 1]
+        keep = values >= cut
+        ids, values = ids[keep], values[keep]
+    order = np.lexsort((ids, -values))[:limit]
+    return [(int(i), float(v)) for i, v in zip(ids[order], values[order], strict=True)]

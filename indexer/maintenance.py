@@ -62,9 +62,8 @@ def delete_documents(
         run.seal()
         run.expunge()
         report = run.finish(keep_versions=0)
-        # FTS5 keeps a deleted row's terms in its older b-tree segments until they merge:
-        # rewrite them, give the freed (zeroed) pages back, and empty the log.
-        run.store.optimize_keyword_index()
+        # Expunging rewrote the segments (vectors and postings) without the deleted chunks and
+        # the old ones were collected; give the freed (zeroed) catalog pages back, empty the log.
         run.store.reclaim_free_pages(min_share=0.0)
         run.store.checkpoint()
         return report

@@ -15,7 +15,7 @@ from typing import Any
 
 from indexer.errors import IndexNotFound
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.config import IndexSettings
+from indexer.config import IndexSettings, SearchSettings
 from indexer.embedders import Embedder
 from indexer.errors import ModelMismatch
-from indexer.keyword_index import Fts5KeywordIndex, KeywordIndex
+from indexer.keyword_index import Bm25KeywordIndex, Bm25Parameters, KeywordIndex
 from indexer.layout import IndexLayout
 from indexer.manifest import EmbedderInfo, Manifest
+from indexer.segments import SegmentSet
 from indexer.store import Store
 from indexer.vector_index import FaissVectorIndex
 
@@ -36,23 +37,37 @@ class IndexSnapshot:
     keywords: KeywordIndex
 
     @classmethod
-    def open(cls, index_dir: Path, settings: IndexSettings | None = None) -> IndexSnapshot:
+    def open(
+        cls, index_dir: Path, settings: IndexSettings | None = None, search: SearchSettings | None = None
+    ) -> IndexSnapshot:
         layout = IndexLayout(index_dir)
-        return cls.open_manifest(layout, layout.current(), settings)
+        return cls.open_manifest(layout, layout.current(), settings, search)
 
     @classmethod
     def open_manifest(
-        cls, layout: IndexLayout, manifest: Manifest, settings: IndexSettings | None = None
+        cls,
+        layout: IndexLayout,
+        manifest: Manifest,
+        settings: IndexSettings | None = None,
+        search: SearchSettings | None = None,
     ) -> IndexSnapshot:
         store = Store(layout.catalog_path(manifest), readonly=True)
         try:
-            vectors = FaissVectorIndex.open(
+            segments = SegmentSet.open(
                 layout.segments, manifest.segments, manifest.embedder.dim, settings or IndexSettings()
             )
         except BaseException:
             store.close()
             raise
-        return cls(layout, manifest, store, vectors, Fts5KeywordIndex(store, manifest.generation))
+        search = search or SearchSettings()
+        parameters = Bm25Parameters(search.bm25_k1, search.bm25_b, search.title_weight)
+        return cls(
+            layout, manifest, store, FaissVectorIndex(segments), Bm25KeywordIndex(segments, parameters)
+        )
+
+    @property
+    def segments(self) -> SegmentSet:
+        return self.vectors.segment_set
 
     @property
     def generation(self) -> int:
@@ -61,6 +76,12 @@ class IndexSnapshot:
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    def warm(self) -> None:
+        """Read what the first query would otherwise read (a server warms a new generation
+        before it swaps it in)."""
+        self.vectors.warm()
+        self.keywords.warm()
 
     def size_on_disk(self) -> int:
         return self.layout.size_on_disk(self.manifest)

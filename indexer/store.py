@@ -26,7 +26,7 @@ from indexer.chunking import Chunk
 from indexer.documents import Document
 from indexer.errors import IndexNotFound
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _IN_BATCH = 900  # host parameters per IN (...) list, under SQLite's limit
 
 _SCHEMA = """
@@ -48,8 +48,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     doc_key INTEGER NOT NULL REFERENCES documents(key) ON DELETE CASCADE,
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_key);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, body, tokenize='porter unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS staged_vectors (chunk_id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 """
 
@@ -237,6 +235,22 @@ class Store:
             )
         return ids, vectors
 
+    def chunk_fields(self, chunk_ids: np.ndarray) -> Iterator[tuple[int, str, str]]:
+        """(document key, title, chunk text) of each chunk id, in the given order (for segments)."""
+        for part in _batches(np.asarray(chunk_ids).tolist()):
+            rows = dict(
+                (r[0], (r[1], r[2], r[3]))
+                for r in self.db.execute(
+                    "SELECT c.id, d.key, d.title, c.text FROM chunks c JOIN documents d ON d.key = c.doc_key "
+                    f"WHERE c.id IN ({_marks(part)})",  # noqa: S608
+                    list(part),
+                )
+            )
+            for chunk_id in part:
+                if chunk_id not in rows:
+                    raise IndexNotFound(f"{self.path}: chunk {chunk_id} has no text; run `semsearch rebuild`")
+                yield rows[chunk_id]
+
     def ids_of(self, doc_keys: Sequence[int]) -> list[str]:
         """Document ids of the given versions."""
         out: list[str] = []
@@ -256,11 +270,10 @@ class Store:
         return out
 
     def drop_versions(self, doc_keys: Sequence[int]) -> None:
-        """Physically delete versions (their chunks, keyword rows and staged vectors too)."""
+        """Physically delete versions (their chunks and staged vectors too)."""
         for part in _batches(list(doc_keys)):
             marks = _marks(part)
             chunk_sql = f"SELECT id FROM chunks WHERE doc_key IN ({marks})"  # noqa: S608
-            self.db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({chunk_sql})", list(part))  # noqa: S608
             self.db.execute(f"DELETE FROM staged_vectors WHERE chunk_id IN ({chunk_sql})", list(part))  # noqa: S608
             self.db.execute(f"DELETE FROM chunks WHERE doc_key IN ({marks})", list(part))  # noqa: S608
             self.db.execute(f"DELETE FROM documents WHERE key IN ({marks})", list(part))  # noqa: S608
@@ -321,9 +334,6 @@ class Store:
     def checkpoint(self) -> None:
         """Move the write-ahead log into the database and truncate it (old page images go too)."""
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-
-    def optimize_keyword_index(self) -> None:
-        self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
 
     # -- reading: planning ------------------------------------------------------------
     def live_versions(self, doc_ids: Sequence[str], gen: int) -> dict[str, Version]:
@@ -400,6 +410,17 @@ class Store:
                 list(part),
             )
             out.update((r[0], StoredChunk(*r)) for r in rows)
+        return out
+
+    def doc_ids(self, doc_keys: Sequence[int]) -> dict[int, str]:
+        """The document id of each version key (keys purged since are absent)."""
+        out: dict[int, str] = {}
+        for part in _batches(list(doc_keys)):
+            rows = self.db.execute(
+                f"SELECT key, id FROM documents WHERE key IN ({_marks(part)})",  # noqa: S608
+                list(part),
+            )
+            out.update(rows)
         return out
 
     def chunk_documents(self, chunk_ids: Sequence[int], gen: int) -> dict[int, str]:

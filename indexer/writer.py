@@ -22,10 +22,10 @@ from indexer.chunking import Chunk
 from indexer.config import Settings
 from indexer.documents import Document, SkipSummary, discover_files, printable_path, read_documents
 from indexer.errors import DocumentError, SemsearchError
-from indexer.keyword_index import Fts5KeywordIndex
 from indexer.layout import IndexLayout
 from indexer.manifest import Manifest
 from indexer.merge_policy import plan_full_compaction, plan_merges
+from indexer.segments import SegmentSet
 from indexer.store import Store, Version
 from indexer.vector_index import FaissVectorIndex
 
@@ -112,8 +112,7 @@ class Writer:
         self.roots = roots
         self.report = IndexReport(version=base.name)
         self.store = Store(self.layout.catalog_path(base))
-        self.keywords = Fts5KeywordIndex(self.store, base.generation)
-        self.vectors = FaissVectorIndex.open(
+        self.segments = SegmentSet.open(
             self.layout.segments, base.segments, base.embedder.dim, self.settings.index
         )
         # A previous run may have sealed a generation it never published, or published one
@@ -292,7 +291,6 @@ class Writer:
             for item in self.buffer:
                 key = self.store.stage_document(item.doc, item.origin, item.state[0], item.state)
                 ids = self.store.stage_chunks(key, item.chunks)
-                self.keywords.add(ids, item.doc.title, [c.text for c in item.chunks])
                 self.store.stage_vectors(ids, vectors[row : row + len(ids)])
                 row += len(ids)
                 self.pending.append(key)
@@ -319,9 +317,9 @@ class Writer:
         replaced = self.store.live_versions(self.store.ids_of(self.pending), self.gen)
         removed = self.removals | {v.key for v in replaced.values()}
         removed_chunks = np.asarray(self.store.chunk_ids_of(removed), dtype=np.int64)
-        self.vectors.add(ids, vectors)
-        self.vectors.remove(removed_chunks)
-        segments = self.vectors.commit(generation)
+        self.segments.add(ids, vectors, self.store.chunk_fields)
+        self.segments.remove(removed_chunks)
+        segments = self.segments.commit(generation)
         self.store.begin(durable=True)
         self.store.mark_published(generation, self.pending, sorted(removed))
         self.store.commit()
@@ -344,7 +342,6 @@ class Writer:
             self.layout.publish(manifest)
             self.report.published = True
         self.current = manifest
-        self.keywords.generation = manifest.generation
 
     def _roots(self) -> tuple[str, ...]:
         if self.draft:
@@ -354,7 +351,7 @@ class Writer:
     def compact(self, full: bool) -> None:
         """Merge segments (the policy's choice, or all of them) as a generation of its own."""
         index = self.settings.index
-        infos = self.vectors.infos()
+        infos = self.segments.infos()
         if full:
             runs = plan_full_compaction(infos, index.segment_max_vectors)
         else:
@@ -367,13 +364,11 @@ class Writer:
             )
         if runs:
             before = len(infos)
-            self.vectors.merge(runs)
-            manifest = self.current.next(self.layout.next_generation(), segments=self.vectors.infos())
+            self.segments.merge(runs)
+            manifest = self.current.next(self.layout.next_generation(), segments=self.segments.infos())
             self.hook("before-merge-publish")
             self._save(manifest)
-            self.report.merged += before - len(self.vectors.infos())
-        if full:
-            self.store.optimize_keyword_index()
+            self.report.merged += before - len(self.segments.infos())
 
     def finish(self, keep_versions: int | None = None) -> IndexReport:
         """Seal what is left, drop staging nobody claimed, merge, publish the rebuild, collect
@@ -396,7 +391,7 @@ class Writer:
         report.documents = self.current.documents
         report.chunks = self.current.chunks
         report.segments = len(self.current.segments)
-        report.index_type = self.vectors.describe()
+        report.index_type = FaissVectorIndex(self.segments).describe()
         return report
 
     def _purge(self, keep_versions: int) -> None:
@@ -417,10 +412,10 @@ class Writer:
 
     def expunge(self) -> None:
         """Rewrite every segment that holds tombstoned vectors without them."""
-        runs = [[position] for position, info in enumerate(self.vectors.infos()) if info.deleted]
+        runs = [[position] for position, info in enumerate(self.segments.infos()) if info.deleted]
         if runs:
-            self.vectors.merge(runs)
-            self._save(self.current.next(self.layout.next_generation(), segments=self.vectors.infos()))
+            self.segments.merge(runs)
+            self._save(self.current.next(self.layout.next_generation(), segments=self.segments.infos()))
 
     def _hint_language(self, doc: Document) -> None:
         if self.hinted or self.owner.embedder.multilingual:
@@ -435,5 +430,5 @@ class Writer:
 
     def close(self) -> None:
         self.store.rollback()
-        self.vectors.close()
+        self.segments.close()
         self.store.close()

@@ -176,7 +176,7 @@ def run_evaluation(
         settings, embedder, dataset, index_dir is not None, warn, progress
     )
 
-    index = IndexSnapshot.open(settings.index_dir, settings.index)
+    index = IndexSnapshot.open(settings.index_dir, settings.index, settings.search)
     try:
         records = count_records(dataset.corpus)
         _check_coverage(index.manifest.documents, records, dataset.corpus, warn)

@@ -1,12 +1,26 @@
 """Fusing ranked lists from dense and keyword retrieval.
 
-Both methods are kept; the default (`search.fusion: blend`) was chosen by measurement on the
-shared datasets, see docs/quality.md: the min-max blend beat RRF (k=60) on all of them.
+Every method takes the two sides' (key, score) lists, best first, and a dense weight (below 1
+when the embedder cannot read the query's script). The default (`search.fusion`) was chosen
+by measurement on the shared datasets (docs/quality.md, `python -m benchmarks.fusion`).
+
+- rrf: weighted reciprocal-rank fusion, sum of weight / (k + rank); ignores scores.
+- blend: weighted sum of min-max normalised scores (fixed `blend_alpha`).
+- zscore: sum of z-normalised scores, each side standardised over its own list, so a side whose
+  top results stand out from the rest of its list (a confident side) moves the fused order more
+  than one whose scores are flat.
+- dbsf: Qdrant's distribution-based score fusion, min-max over mean +- 3 standard deviations.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
+
+from indexer.config import SearchSettings
+
+Scored = Sequence[tuple[str, float]]
+FUSIONS = ("rrf", "blend", "zscore", "dbsf")
 
 
 def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[str], float]], k: int) -> dict[str, float]:
@@ -28,16 +42,48 @@ def min_max(scores: Mapping[str, float]) -> dict[str, float]:
     return {key: (value - low) / span if span > 0 else 1.0 for key, value in scores.items()}
 
 
+def z_scores(scores: Mapping[str, float]) -> dict[str, float]:
+    """Standardised scores; a list of one (or of equal scores) counts as one standard deviation."""
+    if len(scores) < 2:
+        return {key: 1.0 for key in scores}
+    values = list(scores.values())
+    mean, spread = statistics.fmean(values), statistics.pstdev(values)
+    if spread <= 0:
+        return {key: 1.0 for key in scores}
+    return {key: (value - mean) / spread for key, value in scores.items()}
+
+
+def distribution_scaled(scores: Mapping[str, float]) -> dict[str, float]:
+    """Qdrant's DBSF: min-max between mean - 3 sd and mean + 3 sd, clipped to [0, 1]."""
+    if len(scores) < 2:
+        return {key: 1.0 for key in scores}
+    values = list(scores.values())
+    mean, spread = statistics.fmean(values), statistics.pstdev(values)
+    if spread <= 0:
+        return {key: 1.0 for key in scores}
+    low = mean - 3 * spread
+    return {key: min(1.0, max(0.0, (value - low) / (6 * spread))) for key, value in scores.items()}
+
+
+def weighted_sum(
+    dense: Mapping[str, float], keyword: Mapping[str, float], dense_weight: float, keyword_weight: float
+) -> dict[str, float]:
+    """dense_weight * dense + keyword_weight * keyword over the union. A key absent from a side
+    scored below everything that side listed: it gets that side's lowest normalised score."""
+    total = dense_weight + keyword_weight or 1.0
+    dense_floor, keyword_floor = min(dense.values(), default=0.0), min(keyword.values(), default=0.0)
+    return {
+        key: (dense_weight * dense.get(key, dense_floor) + keyword_weight * keyword.get(key, keyword_floor))
+        / total
+        for key in set(dense) | set(keyword)
+    }
+
+
 def score_blend(
     dense: Mapping[str, float], keyword: Mapping[str, float], dense_weight: float, keyword_weight: float
 ) -> dict[str, float]:
     """Weighted sum of min-max normalised scores; a missing score counts as 0."""
-    dense_n, keyword_n = min_max(dense), min_max(keyword)
-    total = dense_weight + keyword_weight or 1.0
-    return {
-        key: (dense_weight * dense_n.get(key, 0.0) + keyword_weight * keyword_n.get(key, 0.0)) / total
-        for key in set(dense_n) | set(keyword_n)
-    }
+    return weighted_sum(min_max(dense), min_max(keyword), dense_weight, keyword_weight)
 
 
 def fused_order(fused: Mapping[str, float], rankings: Sequence[Sequence[str]]) -> list[str]:
@@ -48,3 +94,30 @@ def fused_order(fused: Mapping[str, float], rankings: Sequence[Sequence[str]]) -
         for rank, key in enumerate(ranking):
             first_rank[key] = min(rank, first_rank.get(key, rank))
     return sorted(fused, key=lambda key: (-fused[key], first_rank.get(key, len(fused))))
+
+
+def fuse_scores(
+    method: str, dense: Scored, keyword: Scored, dense_weight: float, settings: SearchSettings
+) -> dict[str, float]:
+    """The fused score of every key on either side."""
+    dense_keys, keyword_keys = [k for k, _ in dense], [k for k, _ in keyword]
+    if method == "rrf":
+        return reciprocal_rank_fusion([(dense_keys, dense_weight), (keyword_keys, 1.0)], settings.rrf_k)
+    dense_scores, keyword_scores = dict(dense), dict(keyword)
+    if method == "blend":
+        alpha = settings.blend_alpha
+        return score_blend(dense_scores, keyword_scores, dense_weight * alpha, 1.0 - alpha)
+    if method == "zscore":
+        return weighted_sum(z_scores(dense_scores), z_scores(keyword_scores), dense_weight, 1.0)
+    if method == "dbsf":
+        dense_scaled, keyword_scaled = distribution_scaled(dense_scores), distribution_scaled(keyword_scores)
+        return weighted_sum(dense_scaled, keyword_scaled, dense_weight, 1.0)
+    raise ValueError(f"unknown fusion {method!r}")
+
+
+def fuse(
+    method: str, dense: Scored, keyword: Scored, dense_weight: float, settings: SearchSettings
+) -> list[str]:
+    """Keys best first by `method`."""
+    fused = fuse_scores(method, dense, keyword, dense_weight, settings)
+    return fused_order(fused, [[k for k, _ in dense], [k for k, _ in keyword]])

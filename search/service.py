@@ -88,8 +88,9 @@ class SearchService:
         with self._lock:
             lease = self._live
             if lease is None or lease.searcher.index.name != self.layout.current_name():
-                index = IndexSnapshot.open(self.settings.index_dir, self.settings.index)
+                index = IndexSnapshot.open(self.settings.index_dir, self.settings.index, self.settings.search)
                 try:
+                    index.warm()
                     fresh = _Lease(Searcher(index, self.embedder, self.settings))
                 except BaseException:
                     index.close()

@@ -58,10 +58,16 @@ def _wrong_count(index_dir: Path) -> None:
     path.write_text(json.dumps(data))
 
 
-def _lose_keyword_rows(index_dir: Path) -> None:
-    _catalog(index_dir).execute(
-        "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks ORDER BY id DESC LIMIT 3)"
-    )
+def _truncate_postings(index_dir: Path) -> None:
+    path = _first_segment(index_dir) / "body_len.npy"
+    np.save(path, np.load(path)[:-3])
+
+
+def _scramble_postings(index_dir: Path) -> None:
+    path = _first_segment(index_dir) / "offsets.npy"
+    offsets = np.load(path)
+    offsets[1] = offsets[-1] + 5
+    np.save(path, offsets)
 
 
 def _unnormalised(index_dir: Path) -> None:
@@ -82,7 +88,8 @@ def _orphan_chunks(index_dir: Path) -> None:
     [
         (_lose_vectors, "cannot read its files"),
         (_wrong_count, "the manifest says"),
-        (_lose_keyword_rows, "3 chunks have no keyword row"),
+        (_truncate_postings, "postings cover"),
+        (_scramble_postings, "keyword postings are malformed"),
         (_unnormalised, "not unit length"),
         (_orphan_chunks, "vectors belong to no chunk"),
     ],
@@ -97,6 +104,6 @@ def test_cli_check_exit_code(grown: Path) -> None:
     from tests.test_cli import semsearch
 
     assert "all checks passed" in semsearch("--index-dir", str(grown), "check").stdout
-    _lose_keyword_rows(grown)
+    _truncate_postings(grown)
     proc = semsearch("--index-dir", str(grown), "check", check=False)
     assert proc.returncode == 1 and "PROBLEM" in proc.stdout

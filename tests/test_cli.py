@@ -148,7 +148,7 @@ def test_a_full_disk_is_one_line_and_the_index_stays(
 ) -> None:
     import errno
 
-    from indexer import vector_index
+    from indexer import segments
     from semsearch.cli import main
 
     semsearch("--config", str(fake_config), "index", str(small_corpus))
@@ -157,7 +157,7 @@ def test_a_full_disk_is_one_line_and_the_index_stays(
     def full(*_args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(vector_index, "_save_npy", full)
+    monkeypatch.setattr(segments, "save_npy", full)
     (small_corpus / "new.txt").write_text("A new note about glaciers.\n", encoding="utf-8")
     with pytest.raises(SystemExit) as exit_info:
         main(["--config", str(fake_config), "index", str(small_corpus)])

@@ -1,18 +1,15 @@
-"""Keyword search: FTS5 syntax in user text is inert, English stems, Chinese is found by its words."""
+"""Keyword search: query syntax in user text is inert, English stems, Chinese is found by its words."""
 
 from __future__ import annotations
 
-import re
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from indexer.analysis import analyze, cjk_fraction, query_terms
+from indexer.analysis import cjk_fraction, index_terms, query_terms, search_terms
 from indexer.config import MODES, load_settings
 from indexer.embedders import HashingEmbedder
 from indexer.errors import QueryError
-from indexer.keyword_index import fts_match_expression
 from indexer.pipeline import Indexer
 from search.service import SearchService
 from tests.conftest import write_corpus
@@ -104,26 +101,6 @@ def _top(service: SearchService, query: str, mode: str = "keyword") -> str | Non
     return Path(result.hits[0].source).name if result.hits else None
 
 
-def test_match_expression_is_only_quoted_literals() -> None:
-    for query in NASTY_QUERIES:
-        match = fts_match_expression(query)
-        if match is not None:
-            literals = re.fullmatch(r'"(?:[^"]|"")+"(?: OR "(?:[^"]|"")+")*', match)
-            assert literals, (query, match)
-
-
-@pytest.mark.parametrize("query", NASTY_QUERIES)
-def test_fts5_syntax_never_raises_in_sqlite(query: str) -> None:
-    conn = sqlite3.connect(":memory:")
-    conn.execute(
-        "CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize='porter unicode61 remove_diacritics 2')"
-    )
-    conn.execute("INSERT INTO t VALUES (?, ?)", ("cat", analyze("The cat chases the mouse. 小猫追老鼠")))
-    match = fts_match_expression(query)
-    if match is not None:
-        conn.execute("SELECT rowid, bm25(t) FROM t WHERE t MATCH ?", [match]).fetchall()
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("query", NASTY_QUERIES)
 def test_nasty_queries_search_without_error(keyword_service: SearchService, query: str, mode: str) -> None:
@@ -175,10 +152,16 @@ def test_chinese_query_does_not_match_unrelated_chinese(keyword_service: SearchS
     assert sources == {"river_zh.txt"}
 
 
-def test_stopwords_are_left_out_of_the_match_unless_nothing_else_is_left() -> None:
-    assert fts_match_expression("What is the cat chasing in the barn?") == '"cat" OR "chasing" OR "barn"'
-    assert fts_match_expression("the who") == '"the" OR "who"'
-    assert fts_match_expression("the 利率") == '"利" OR "率" OR "利率"'
+def test_stopwords_are_left_out_of_the_lookup_unless_nothing_else_is_left() -> None:
+    assert search_terms("What is the cat chasing in the barn?") == ["cat", "chase", "barn"]
+    assert search_terms("the who") == ["the", "who"]
+    assert search_terms("the 利率") == ["利", "率", "利率"]
+
+
+def test_index_terms_fold_case_and_diacritics_and_stem() -> None:
+    assert index_terms("Cafés RUNNING naïve") == ["cafe", "run", "naiv"]
+    assert index_terms("x_y 2024") == ["x", "y", "2024"]
+    assert index_terms("小猫") == ["小", "猫", "小猫"]
 
 
 def test_a_query_of_stopwords_still_finds_documents(keyword_service: SearchService) -> None:
