@@ -26,7 +26,8 @@ Per structure:
 - QPS: one query at a time on ONE thread, search 40 + re-rank (the Searcher's path), and the
   ratio to exact flat's QPS (exact: a FAISS IndexFlatIP scan of the same vectors for 10).
 For HNSW types a calibration table follows: per efSearch, the tuning's own measure (recall@100
-of stored vectors, themselves excluded) next to the queries' recall@100 and recall@10 and QPS.
+of pseudo-queries made from stored vectors, `ann.pseudo_queries`) next to the queries'
+recall@100 and recall@10 and QPS.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def measure(kind: str, base, queries, truth, args, work: Path, settings, faiss, 
 
 
 def ef_calibration(inner, base, queries, truth, settings, faiss, ann, np, args) -> list[dict]:
-    """Per efSearch: the tuning's measure on stored vectors vs the queries' recall and QPS."""
+    """Per efSearch: the tuning's measure (pseudo-queries) vs the queries' recall and QPS."""
     k = min(ann.TUNING_K, len(base) - 1)
     ladder = tuple(ef for ef in ann.EF_SEARCH_LADDER if ef >= k and ef <= 512)
     faiss.omp_set_num_threads(args.build_threads)
@@ -315,8 +316,8 @@ def print_table(rows: list[dict], flat_qps: float | None) -> None:
         )
     for r in rows:
         if "curve" in r:
-            print(f"\n{r['label']}: efSearch calibration (stored = the build-time tuning's measure)")
-            print(f"  {'ef':>5} {'stored R@100':>12} {'query R@100':>11} {'query R@10':>10} {'QPS (40)':>9}")
+            print(f"\n{r['label']}: efSearch calibration (tuning = the build-time tuning's measure)")
+            print(f"  {'ef':>5} {'tuning R@100':>12} {'query R@100':>11} {'query R@10':>10} {'QPS (40)':>9}")
             for c in r["curve"]:
                 print(
                     f"  {c['ef']:>5} {c['stored_r100']:12.4f} {c['query_r100']:11.4f} "

@@ -98,7 +98,7 @@ class SearchSettings(_Section):
     max_k: int = Field(100, ge=1, le=10_000)
     oversample: int = Field(4, ge=1, le=100)
     mode: Mode = "hybrid"
-    fusion: Literal["rrf", "blend", "zscore", "dbsf"] = "blend"  # search/fusion.py
+    fusion: Literal["rrf", "blend", "zscore", "dbsf"] = "zscore"  # search/fusion.py, docs/quality.md
     rrf_k: int = Field(60, ge=1)
     blend_alpha: float = Field(0.5, ge=0, le=1)
     candidates: int = Field(100, ge=10, le=10_000)

@@ -35,16 +35,26 @@ def vectors() -> np.ndarray:
 FAST = {"hnsw_m": 16, "hnsw_ef_construction": 40}
 
 
-def own_recall_at(index: faiss.IndexHNSW, vectors: np.ndarray, ef: int, rows: np.ndarray) -> float:
-    """Recall@100 of stored rows as queries, themselves excluded: computed here independently."""
-    exact = np.argsort(-(vectors[rows] @ vectors.T), axis=1)[:, :101]
+def walk_recall_at(index: faiss.IndexHNSW, vectors: np.ndarray, ef: int, queries: np.ndarray) -> float:
+    """Recall@100 of the graph walk at `ef` against an exact scan, computed here independently."""
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :100]
     params = faiss.SearchParametersHNSW()
     params.efSearch = ef
-    _, found = index.search(vectors[rows], 101, params=params)
-    hits = [
-        len(set(f[f != r][:100]) & set(t[t != r][:100])) for r, f, t in zip(rows, found, exact, strict=True)
-    ]
-    return sum(hits) / (100 * len(rows))
+    _, found = index.search(queries, 100, params=params)
+    return sum(len(set(f) & set(t)) for f, t in zip(found, exact, strict=True)) / exact.size
+
+
+def test_pseudo_queries_lie_near_stored_vectors_at_their_neighbour_distance(vectors: np.ndarray) -> None:
+    rows = ann._tuning_rows(len(vectors))
+    queries = ann.pseudo_queries(vectors, rows)
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+    own = np.einsum("nd,nd->n", queries, vectors[rows])
+    others = vectors[rows] @ vectors.T
+    others[np.arange(len(rows)), rows] = -np.inf
+    nearest = np.sqrt(2 - 2 * others.max(axis=1))  # each row's distance to its nearest neighbour
+    moved = np.sqrt(np.maximum(2 - 2 * own, 0))
+    assert np.allclose(moved, nearest, atol=1e-3)  # moved by exactly that distance
+    assert (moved > 0).all()  # never at the stored point
 
 
 @pytest.mark.parametrize("target", [0.95, 0.99])
@@ -55,10 +65,10 @@ def test_tuned_ef_search_is_the_smallest_that_meets_the_target(vectors: np.ndarr
     ef = inner.hnsw.efSearch
     ladder = [e for e in ann.EF_SEARCH_LADDER if e >= ann.TUNING_K]
     assert ef in ladder and ef != ladder[-1], f"efSearch {ef}: the target should be reachable mid-ladder"
-    rows = ann._tuning_rows(len(vectors))
-    assert own_recall_at(inner, vectors, ef, rows) >= target
+    queries = ann.pseudo_queries(vectors, ann._tuning_rows(len(vectors)))
+    assert walk_recall_at(inner, vectors, ef, queries) >= target
     if ef != ladder[0]:  # one step less would have missed it
-        assert own_recall_at(inner, vectors, ladder[ladder.index(ef) - 1], rows) < target
+        assert walk_recall_at(inner, vectors, ladder[ladder.index(ef) - 1], queries) < target
     # and it holds, within a point, for queries near stored vectors but not at them
     queries = normalise(vectors[:200] + 0.05 * np.random.default_rng(7).normal(size=(200, 64))).astype(
         np.float32

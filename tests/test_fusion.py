@@ -7,10 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from indexer.config import Settings
+from indexer.config import SearchSettings, Settings
 from indexer.embedders import HashingEmbedder
 from indexer.pipeline import Indexer
-from search.fusion import fused_order, min_max, reciprocal_rank_fusion, score_blend
+from search.fusion import (
+    FUSIONS,
+    fuse,
+    fused_order,
+    min_max,
+    reciprocal_rank_fusion,
+    score_blend,
+    weighted_sum,
+    z_scores,
+)
 from search.service import SearchService
 from tests.conftest import write_corpus
 
@@ -110,3 +119,36 @@ def test_hybrid_finds_documents_either_side_finds(
     hits = service.search_text("cat mouse", k=4, mode="hybrid").hits
     assert Path(hits[0].source).name == "cats.txt"
     assert len({h.doc_id for h in hits}) == len(hits)
+
+
+def test_z_scores_hand_worked() -> None:
+    assert z_scores({"a": 3.0, "b": 1.0}) == pytest.approx({"a": 1.0, "b": -1.0})
+    assert z_scores({"a": 2.0}) == {"a": 1.0}  # a list of one: nothing to standardise against
+    assert z_scores({"a": 2.0, "b": 2.0}) == {"a": 1.0, "b": 1.0}
+
+
+def test_an_absent_key_takes_its_sides_lowest_normalised_score() -> None:
+    fused = weighted_sum({"a": 1.0, "b": -1.0}, {"c": 2.0, "a": 0.0}, 1.0, 1.0)
+    assert fused == pytest.approx({"a": 0.5, "b": -0.5, "c": 0.5})
+
+
+def test_zscore_lets_the_confident_side_decide() -> None:
+    """Dense scores are evenly spread (no standout); keyword has one document far above the
+    rest of its list. Standardised, that document's keyword score (~7 sd) outweighs its being
+    last on the dense side (-1.7 sd); min-max maps both extremes to 1 and 0, and the dense top
+    edges ahead."""
+    settings = SearchSettings()
+    dense = [(f"d{i}", 0.6 - i * 0.002) for i in range(49)] + [("kw", 0.5)]
+    keyword = [("kw", 20.0)] + [(f"d{i}", 1.0 - i * 0.001) for i in range(49)]
+    assert fuse("zscore", dense, keyword, 1.0, settings)[0] == "kw"
+    assert fuse("blend", dense, keyword, 1.0, settings)[0] == "d0"
+
+
+@pytest.mark.parametrize("method", FUSIONS)
+def test_every_fusion_keeps_every_key_once_and_respects_a_zero_dense_weight(method: str) -> None:
+    settings = SearchSettings()
+    dense = [("a", 0.9), ("b", 0.5), ("c", 0.1)]
+    keyword = [("c", 9.0), ("d", 3.0), ("e", 1.0)]
+    order = fuse(method, dense, keyword, 1.0, settings)
+    assert sorted(order) == ["a", "b", "c", "d", "e"]
+    assert fuse(method, dense, keyword, 0.0, settings)[:2] == ["c", "d"]  # then ties at the floor
