@@ -28,6 +28,7 @@ from indexer.layout import fsync_path
 from indexer.manifest import SegmentInfo
 from indexer.postings import Postings, build_postings, merge_postings
 
+SCAN_MIN_VECTORS = 8192  # flat segments this big are scanned through 8-bit codes (ann.build_scanner)
 # Chunks' (document key, title, text) in id order, for the postings of a new segment.
 TextSource = Callable[[np.ndarray], Iterable[tuple[int, str, str]]]
 
@@ -47,6 +48,7 @@ class Segment:
     built: faiss.Index | None = None
     _postings: Postings | None = None
     _live: np.ndarray | None = None
+    _scanner: faiss.Index | None = None
     _lengths: tuple[float, np.ndarray] | None = None  # (title weight, weighted row lengths)
     _live_length: tuple[float, float] | None = None
 
@@ -58,6 +60,16 @@ class Segment:
             assert self.folder is not None
             self.built = ann.load_index(self.folder / "ann.faiss")
         return self.built
+
+    @property
+    def scanner(self) -> faiss.Index | None:
+        """A flat segment's quantised scan structure, built in memory on first use (only worth
+        it above SCAN_MIN_VECTORS; smaller segments are scanned as they are)."""
+        if self.info.kind != "flat" or len(self.ids) < SCAN_MIN_VECTORS:
+            return None
+        if self._scanner is None:
+            self._scanner = ann.build_scanner(self.vectors)
+        return self._scanner
 
     @property
     def postings(self) -> Postings:

@@ -105,7 +105,7 @@ class FaissVectorIndex:
         """Load every ANN structure and run one search, so the first real query pays neither
         the reading nor the page faults of the vectors nor the BLAS start-up."""
         for segment in self.segments:
-            _ = segment.ann
+            _ = segment.ann, segment.scanner
         if self.segments:
             self.search(np.zeros((1, self.dim), np.float32), 1)
 
@@ -131,6 +131,14 @@ class FaissVectorIndex:
 
 
 def _flat_search(segment: Segment, queries: np.ndarray, k: int, candidates: np.ndarray | None) -> AnnHits:
+    scanner = segment.scanner if candidates is None else None
+    if scanner is not None:
+        params = None
+        if len(segment.deleted):  # tombstones by row number (the scanner's ids are rows)
+            params = faiss.SearchParameters()
+            params.sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.flatnonzero(~segment.live_mask())))
+        scores, rows = scanner.search(queries, min(k, len(segment.ids)), params=params)
+        return AnnHits(scores, np.where(rows >= 0, segment.ids[np.maximum(rows, 0)], -1).astype(np.int64))
     if candidates is not None:
         ids = candidates
         scores = queries @ np.asarray(segment.vectors[segment.rows_of(candidates)], dtype=np.float32).T

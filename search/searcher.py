@@ -98,6 +98,17 @@ class Searcher:
         self.metadata_fields = index.store.metadata_fields(self.generation)
 
     # -- public -----------------------------------------------------------------------
+    def warm(self) -> None:
+        """Run the ranking and presentation paths once (a unit vector, a one-word query, no
+        model call), so the first real query finds numpy, SQLite and FAISS warm."""
+        vector = np.zeros(self.index.vectors.dim, np.float32)
+        vector[0] = 1.0
+        request = SearchRequest("warm")
+        dense, keyword = self.candidates(request, vector)  # not _hybrid: it asks the model
+        sides = [(r.key, r.score) for r in dense], [(r.key, r.score) for r in keyword]
+        fuse_scores(self.settings.search.fusion, *sides, 1.0, self.settings.search)
+        self._hits((dense + keyword)[:1], request.query)
+
     def search(self, request: SearchRequest) -> SearchResult:
         return self.search_many([request])[0]
 

@@ -92,6 +92,7 @@ class SearchService:
                 try:
                     index.warm()
                     fresh = _Lease(Searcher(index, self.embedder, self.settings))
+                    fresh.searcher.warm()
                 except BaseException:
                     index.close()
                     raise
