@@ -183,7 +183,7 @@ def main() -> None:
         {"index_dir": str(args.index_dir), "model.name": args.model},
     )
     threads = configure_threads(settings.runtime.query_threads, serving_queries=True)
-    from indexer.embedders import create_embedder
+    from indexer.embedders import embedder_for
 
     queries = read_queries(args.queries, 2 * args.n) if args.queries else []
     if len(queries) < 2 * args.n:
@@ -191,7 +191,7 @@ def main() -> None:
     queries = queries[: 2 * args.n]
     sequential_set, concurrent_set = queries[: args.n], queries[args.n :]
 
-    embedder = create_embedder(settings.model, threads)
+    embedder = embedder_for(settings, threads, bool(args.model))  # the model the server will use
     embedder.embed_queries(["warm up"])
     bare = []
     for query in sequential_set:
@@ -205,10 +205,11 @@ def main() -> None:
         started = time.perf_counter()
         embedder.embed_queries(concurrent_set[start : start + widest])
         batches.append(time.perf_counter() - started)
+    model_id = embedder.model_id
     del embedder
 
     print(
-        f"index        {args.index_dir}; model {settings.model.name}; query threads {threads}; "
+        f"index        {args.index_dir}; model {model_id}; query threads {threads}; "
         f"{os.cpu_count()} cores; load avg {os.getloadavg()[0]:.2f}"
     )
     print(f"embed        {percentiles(bare)}   (embed_queries([q]) in-process, {len(bare)} queries)")
