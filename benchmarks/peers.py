@@ -100,6 +100,7 @@ class Engine:
     load_s: float = 0.0
     index_s: float = 0.0
     shares: str = ""  # the row whose index this one searches
+    tokens: int = 0  # model tokens embedded to build the index
     search: Search | None = None
     latencies: list[float] = field(default_factory=list)
     run: dict[str, list[str]] = field(default_factory=dict)
@@ -166,10 +167,12 @@ def model_folder() -> str:
 
 
 def semsearch_engines(
-    label: str, overrides: dict[str, Any], corpus: Path, work: Path, threads: int
-) -> tuple[list[Engine], Callable[[int], None]]:
-    """Index once; rows for hybrid and semantic search of that index; a hook to open them."""
+    label: str, overrides: dict[str, Any], docs: list[Doc], corpus: Path, work: Path, threads: int
+) -> tuple[list[Engine], Callable[[int], None], int]:
+    """Index once; rows for hybrid and semantic search of that index; a hook to open them; the
+    tokens a whole-document engine embeds (each document cut at the model's limit)."""
     from indexer.config import load_settings
+    from indexer.documents import discover_files, read_file
     from indexer.embedders import create_embedder
     from indexer.pipeline import Indexer
 
@@ -178,12 +181,19 @@ def semsearch_engines(
     embedder = create_embedder(settings.model, threads)
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    report = Indexer(settings, embedder).rebuild([corpus])
+    indexer = Indexer(settings, embedder)
+    report = indexer.rebuild([corpus])
     index_s = time.perf_counter() - started
+    files = discover_files(corpus, settings.loader, lambda _p, _why: None)
+    read = [doc for path in files for doc in read_file(path, settings.loader) if doc.text.strip()]
+    chunks = [text for doc in read for text in indexer.prepare(doc)[1]]
+    assert len(chunks) == report.chunks, (len(chunks), report.chunks)
+    tokens = sum(embedder.count_tokens(chunks))
+    whole = sum(min(n, embedder.max_tokens) for n in embedder.count_tokens([d.whole for d in docs]))
     note = f"{report.documents} docs -> {report.chunks} chunks, {embedder.backend}"
-    del embedder
-    hybrid = Engine(f"{label} hybrid", load_s, index_s, note=note)
-    semantic = Engine(f"{label} semantic", load_s, index_s, shares=hybrid.name, note=note)
+    del embedder, indexer
+    hybrid = Engine(f"{label} hybrid", load_s, index_s, tokens=tokens, note=note)
+    semantic = Engine(f"{label} semantic", load_s, index_s, shares=hybrid.name, tokens=tokens, note=note)
 
     def open_for_queries(query_threads: int) -> None:
         from search.service import SearchService
@@ -197,7 +207,7 @@ def semsearch_engines(
 
             engine.search = search
 
-    return [hybrid, semantic], open_for_queries
+    return [hybrid, semantic], open_for_queries, whole
 
 
 def txtai_engine(name: str, hybrid: bool, docs: list[Doc], work: Path) -> Engine:
@@ -326,7 +336,7 @@ def print_table(engines: list[Engine], subset: Subset) -> None:
     base_ndcg = evaluate(base.run, subset.qrels)["ndcg@10"]
     n = len(subset.docs)
     print(
-        f"{'engine':<28} {'index s':>8} {'docs/s':>7} {'x idx':>6} {'load s':>6} {'p50 ms':>7} "
+        f"{'engine':<28} {'index s':>8} {'docs/s':>7} {'k tok':>6} {'x idx':>6} {'load s':>6} {'p50 ms':>7} "
         f"{'p95 ms':>7} {'x p50':>6} {'nDCG@10':>8} {'R@10':>6} {'d nDCG':>7}  notes"
     )
     scores = {}
@@ -336,7 +346,7 @@ def print_table(engines: list[Engine], subset: Subset) -> None:
         scores[engine.name] = (engine.index_s, p50, metrics["ndcg@10"])
         shared = f"; same index as {engine.shares}" if engine.shares else ""
         print(
-            f"{engine.name:<28} {engine.index_s:8.1f} {n / engine.index_s:7.1f} "
+            f"{engine.name:<28} {engine.index_s:8.1f} {n / engine.index_s:7.1f} {engine.tokens / 1000:6.1f} "
             f"{engine.index_s / base.index_s:6.2f} {engine.load_s:6.1f} {p50 * 1000:7.1f} {p95 * 1000:7.1f} "
             f"{p50 / base_p50:6.2f} {metrics['ndcg@10']:8.4f} {metrics['recall@10']:6.3f} "
             f"{metrics['ndcg@10'] - base_ndcg:+7.4f}  {engine.note}{shared}"
@@ -344,6 +354,10 @@ def print_table(engines: list[Engine], subset: Subset) -> None:
     print(
         f"x idx, x p50: this engine's indexing seconds, query p50, over {base.name}'s (above 1: slower "
         "than semsearch); d nDCG: nDCG@10 minus semsearch's; docs/s: documents (not chunks) per second;"
+    )
+    print(
+        "k tok: thousands of model tokens embedded to index (semsearch: every chunk, so every word; "
+        "the others: each document cut at 256)"
     )
     print(
         "load s: building the model in this process, not in the index time (the first torch engine "
@@ -392,6 +406,7 @@ def main() -> None:
 
     engines: list[Engine] = []
     openers: list[Callable[[int], None]] = []
+    whole_tokens = 0
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         work = Path(tmp)
         corpus = write_corpus(subset.docs, work / "corpus")
@@ -399,7 +414,9 @@ def main() -> None:
             ("semsearch", {}),
             ("semsearch torch", {"model.backend": "sentence-transformers", "model.device": "cpu"}),
         ):
-            rows, opener = semsearch_engines(label, overrides, corpus, work, args.index_threads)
+            rows, opener, whole_tokens = semsearch_engines(
+                label, overrides, subset.docs, corpus, work, args.index_threads
+            )
             engines += rows
             openers.append(opener)
             print(f"  indexed: {rows[0].name.rsplit(' ', 1)[0]} in {rows[0].index_s:.1f} s", flush=True)
@@ -414,6 +431,7 @@ def main() -> None:
             except MissingPeer as exc:
                 print(f"  {name}: skipped: {exc}")
                 continue
+            engine.tokens = whole_tokens
             engines.append(engine)
             print(f"  indexed: {name} in {engine.index_s:.1f} s", flush=True)
         gc.collect()  # the indexing ONNX sessions (and their thread pools) go
