@@ -88,14 +88,11 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, settings: IndexSettings) -
             hnsw.train(_training_sample(vectors, settings.train_sample))
         hnsw.hnsw.efConstruction = settings.hnsw_ef_construction
         index = faiss.IndexIDMap(hnsw)
-    elif kind in ("ivf", "ivfsq", "ivfpq"):
+    elif kind in ("ivf", "ivfpq"):
         nlist = _nlist(n, settings)
         quantizer = faiss.IndexFlatIP(dim)
         if kind == "ivf":
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, metric)
-        elif kind == "ivfsq":
-            eight_bit = faiss.ScalarQuantizer.QT_8bit
-            index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, eight_bit, metric)
         else:
             nbits = max(1, min(8, int(math.log2(max(n // 39, 2)))))  # 39 training points per code
             index = faiss.IndexIVFPQ(quantizer, dim, nlist, _pq_m(dim, settings.pq_m), nbits, metric)

@@ -46,7 +46,7 @@ class ChunkingSettings(_Section):
 
 
 class IndexSettings(_Section):
-    type: Literal["auto", "flat", "hnsw", "hnswsq", "ivf", "ivfsq", "ivfpq"] = "auto"
+    type: Literal["auto", "flat", "hnsw", "hnswsq", "ivf", "ivfpq"] = "auto"
     flat_max_vectors: int = Field(50_000, ge=0)
     hnsw_max_vectors: int = Field(2_000_000, ge=0)
     hnsw_m: int = Field(32, ge=4, le=256)
