@@ -12,7 +12,8 @@ Peers are a benchmark-only extra, never runtime dependencies. Install them in a 
 
 Measured with (pip check clean): txtai 9.14.0, chromadb 1.5.9, torch 2.13.0+cpu,
 sentence-transformers 6.2.0, transformers 5.24.0, onnxruntime 1.32.0, faiss-cpu 1.15.1,
-numpy 2.4.6 (Python 3.11). Without txtai or chromadb their rows are skipped with a message.
+numpy 2.4.6, PyStemmer 3.1.0 (Python 3.11). Without txtai or chromadb their rows are skipped
+with a message.
 
 Data: SciFact (BEIR layout). The subset is the first --docs documents of corpus.jsonl plus every
 document judged for the queries kept, which are the first --queries test queries (qrels order):
