@@ -40,13 +40,6 @@ class Bm25Parameters:
     title_weight: float = 1.0
 
 
-@dataclass(frozen=True)
-class _Matches:
-    segment: Segment
-    rows: np.ndarray
-    tf: np.ndarray  # weighted title + body frequency
-
-
 class Bm25KeywordIndex:
     """BM25 over a SegmentSet (shared with the vector index)."""
 
@@ -75,7 +68,7 @@ class Bm25KeywordIndex:
         average = max(sum(s.live_length(weight) for s in segments) / live_count, 1e-9)
         scores: list[np.ndarray | None] = [None] * len(segments)
         for term in terms:
-            found: list[tuple[int, _Matches]] = []
+            found: list[tuple[int, np.ndarray, np.ndarray]] = []  # (segment, rows, weighted tf)
             frequency = 0
             for position, segment in enumerate(segments):
                 where = segment.postings.lookup(term)
@@ -88,16 +81,17 @@ class Bm25KeywordIndex:
                     live = segment.live_mask()[rows]
                     rows, tf = rows[live], tf[live]
                 frequency += len(rows)
-                found.append((position, _Matches(segment, rows, tf)))
+                found.append((position, rows, tf))
             if not frequency:
                 continue
             idf = np.log1p((live_count - frequency + 0.5) / (frequency + 0.5))
-            for position, match in found:
-                norm = k1 * (1.0 - b + b * match.segment.row_lengths(weight)[match.rows] / average)
+            for position, rows, tf in found:
+                segment = segments[position]
+                norm = k1 * (1.0 - b + b * segment.row_lengths(weight)[rows] / average)
                 row_scores = scores[position]
                 if row_scores is None:
-                    row_scores = scores[position] = np.zeros(match.segment.info.count, np.float32)
-                row_scores[match.rows] += idf * match.tf * (k1 + 1.0) / (match.tf + norm)
+                    row_scores = scores[position] = np.zeros(segment.info.count, np.float32)
+                row_scores[rows] += idf * tf * (k1 + 1.0) / (tf + norm)
         return _top(segments, scores, limit, allowed)
 
 

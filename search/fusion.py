@@ -42,25 +42,30 @@ def min_max(scores: Mapping[str, float]) -> dict[str, float]:
     return {key: (value - low) / span if span > 0 else 1.0 for key, value in scores.items()}
 
 
-def z_scores(scores: Mapping[str, float]) -> dict[str, float]:
-    """Standardised scores; a list of one (or of equal scores) counts as one standard deviation."""
+def _mean_and_spread(scores: Mapping[str, float]) -> tuple[float, float] | None:
+    """Mean and population standard deviation; None for a list of one or of equal scores."""
     if len(scores) < 2:
-        return {key: 1.0 for key in scores}
+        return None
     values = list(scores.values())
     mean, spread = statistics.fmean(values), statistics.pstdev(values)
-    if spread <= 0:
+    return (mean, spread) if spread > 0 else None
+
+
+def z_scores(scores: Mapping[str, float]) -> dict[str, float]:
+    """Standardised scores; a list of one (or of equal scores) counts as one standard deviation."""
+    moments = _mean_and_spread(scores)
+    if moments is None:
         return {key: 1.0 for key in scores}
+    mean, spread = moments
     return {key: (value - mean) / spread for key, value in scores.items()}
 
 
 def distribution_scaled(scores: Mapping[str, float]) -> dict[str, float]:
     """Qdrant's DBSF: min-max between mean - 3 sd and mean + 3 sd, clipped to [0, 1]."""
-    if len(scores) < 2:
+    moments = _mean_and_spread(scores)
+    if moments is None:
         return {key: 1.0 for key in scores}
-    values = list(scores.values())
-    mean, spread = statistics.fmean(values), statistics.pstdev(values)
-    if spread <= 0:
-        return {key: 1.0 for key in scores}
+    mean, spread = moments
     low = mean - 3 * spread
     return {key: min(1.0, max(0.0, (value - low) / (6 * spread))) for key, value in scores.items()}
 

@@ -104,10 +104,8 @@ class Searcher:
         vector = np.zeros(self.index.vectors.dim, np.float32)
         vector[0] = 1.0
         request = SearchRequest("warm")
-        dense, keyword = self.candidates(request, vector)  # not _hybrid: it asks the model
-        sides = [(r.key, r.score) for r in dense], [(r.key, r.score) for r in keyword]
-        fuse_scores(self.settings.search.fusion, *sides, 1.0, self.settings.search)
-        self._hits((dense + keyword)[:1], request.query)
+        ranked, _ = self._hybrid(request, vector, 1, dense_weight=1.0)  # a given weight: no model
+        self._hits(ranked, request.query)
 
     def search(self, request: SearchRequest) -> SearchResult:
         return self.search_many([request])[0]
@@ -170,7 +168,7 @@ class Searcher:
         if request.mode == "keyword":
             return self._keyword(request.query, need, request.filters, request.collapse)
         assert vector is not None
-        return self._hybrid(request, vector, need)
+        return self._hybrid(request, vector, need, self.dense_weight(request.query))
 
     def _allowed(self, filters: Filters) -> np.ndarray | None:
         """Chunk ids a filter lets through (ascending), or None when there is no filter."""
@@ -269,14 +267,16 @@ class Searcher:
         keyword, _ = self._keyword(request.query, depth, request.filters, request.collapse)
         return dense, keyword
 
-    def _hybrid(self, request: SearchRequest, vector: np.ndarray, need: int) -> tuple[list[_Ranked], int]:
+    def _hybrid(
+        self, request: SearchRequest, vector: np.ndarray, need: int, dense_weight: float
+    ) -> tuple[list[_Ranked], int]:
         """The fused list's first `need` entries, and its length."""
         dense, keyword = self.candidates(request, vector)
         best: dict[str, _Ranked] = {r.key: r for r in reversed(keyword)}
         best.update((r.key, r) for r in reversed(dense))
         dense_side, keyword_side = [(r.key, r.score) for r in dense], [(r.key, r.score) for r in keyword]
-        method, weight = self.settings.search.fusion, self.dense_weight(request.query)
-        fused = fuse_scores(method, dense_side, keyword_side, weight, self.settings.search)
+        search = self.settings.search
+        fused = fuse_scores(search.fusion, dense_side, keyword_side, dense_weight, search)
         order = fused_order(fused, [[k for k, _ in dense_side], [k for k, _ in keyword_side]])
         return [best[key]._replace(score=fused[key]) for key in order[:need]], len(order)
 
