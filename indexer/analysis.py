@@ -64,6 +64,25 @@ def _stem(word: str) -> str:
     return _STEMMER.stemWord(word) if word.isascii() else word
 
 
+def stem(word: str) -> str:
+    """The index term of one folded word: Porter stem for ASCII words, the word itself otherwise."""
+    return _stem(word)
+
+
+def token_spans(text: str) -> list[tuple[int, int, str, bool]]:
+    """(start, end, token, is_cjk) for each token of `text`, in order: a word (folded, unstemmed)
+    or a whole CJK run (as written). The tokens `words` makes, with where they are, so
+    snippets mark exactly what the keyword index matched."""
+    out = []
+    for match in _TOKEN.finditer(text):
+        run = match.group(1)
+        if run:
+            out.append((match.start(), match.end(), run, True))
+        else:
+            out.append((match.start(), match.end(), _fold(match.group()), False))
+    return out
+
+
 def index_terms(text: str) -> list[str]:
     """The terms the keyword index stores for `text` (duplicates kept: they are frequencies)."""
     return [_stem(w) if w.isascii() else w for w in words(text)]

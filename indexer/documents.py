@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import os
-import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,7 @@ from typing import IO, Any
 
 from indexer.config import LoaderSettings
 from indexer.errors import DocumentError
-from indexer.markup import Rendered, drop_html_noise, markdown_to_text, rst_to_text, title_line
+from indexer.markup import Rendered, drop_html_noise, markdown_to_text, rst_to_text, soup_text, title_line
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -275,9 +274,7 @@ def _html_document(data: bytes, target: _Target) -> Document:
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     if soup.title:
         soup.title.decompose()
-    body = soup.body or soup
-    text = re.sub(r"\n\s*\n+", "\n\n", body.get_text("\n")).strip()
-    text = re.sub(r"[ \t]+", " ", text)
+    text = soup_text(soup.body or soup)
     title = title or _title_from_text(text, target.fallback_title)
     return Document(id=target.source, source=target.source, title=title, text=text)
 

@@ -28,6 +28,8 @@ class KeywordIndex(Protocol):
         self, query: str, limit: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]: ...
 
+    def scored(self, query: str, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
     def warm(self) -> None: ...
 
 
@@ -60,9 +62,21 @@ class Bm25KeywordIndex:
         self, terms: list[str], limit: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """`search` for terms already analysed (index_terms' output)."""
-        segments = [s for s in self.segment_set.segments if s.info.live]
-        if not terms or limit <= 0 or not segments:
+        if limit <= 0:
             return []
+        return top_scored(*self.scored_terms(terms, allowed), limit)
+
+    def scored(self, query: str, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every chunk holding a query term, unordered: (chunk ids, BM25 scores). What `search`
+        cuts; the Searcher counts matches from it (`total`) and applies `min_score`."""
+        return self.scored_terms(search_terms(query), allowed)
+
+    def scored_terms(
+        self, terms: list[str], allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        segments = [s for s in self.segment_set.segments if s.info.live]
+        if not terms or not segments:
+            return _NONE
         k1, b, weight = self.parameters.k1, self.parameters.b, self.parameters.title_weight
         live_count = sum(s.info.live for s in segments)
         average = max(sum(s.live_length(weight) for s in segments) / live_count, 1e-9)
@@ -92,13 +106,16 @@ class Bm25KeywordIndex:
                 if row_scores is None:
                     row_scores = scores[position] = np.zeros(segment.info.count, np.float32)
                 row_scores[rows] += idf * tf * (k1 + 1.0) / (tf + norm)
-        return _top(segments, scores, limit, allowed)
+        return _matched(segments, scores, allowed)
 
 
-def _top(
-    segments: list[Segment], scores: list[np.ndarray | None], limit: int, allowed: np.ndarray | None
-) -> list[tuple[int, float]]:
-    """The best `limit` scored rows over the segments, ties by chunk id."""
+_NONE = (np.empty(0, np.int64), np.empty(0, np.float32))
+
+
+def _matched(
+    segments: list[Segment], scores: list[np.ndarray | None], allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scored rows over the segments as (chunk ids, scores)."""
     ids_parts, score_parts = [], []
     for segment, row_scores in zip(segments, scores, strict=True):
         if row_scores is None:
@@ -111,8 +128,12 @@ def _top(
         ids_parts.append(ids)
         score_parts.append(row_scores[rows])
     if not ids_parts:
-        return []
-    ids, values = np.concatenate(ids_parts), np.concatenate(score_parts)
+        return _NONE
+    return np.concatenate(ids_parts), np.concatenate(score_parts)
+
+
+def top_scored(ids: np.ndarray, values: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    """The best `limit` of (ids, scores) as (chunk id, score) pairs, ties by chunk id."""
     if len(ids) > limit:  # the best `limit`; at the cut, equal scores go to the smaller ids
         cut = -np.partition(-values, limit - 1)[limit - 1]
         keep = values >= cut

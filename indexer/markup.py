@@ -55,6 +55,7 @@ _CJK = "\u2e80-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-
 _SOFT_BREAK = "\x02"  # marks a line wrapped inside a paragraph until its neighbours are known
 _SOFT_BETWEEN_CJK = re.compile(f"(?<=[{_CJK}]) *{_SOFT_BREAK} *(?=[{_CJK}])")
 _SPACES = re.compile(r"[ \t]+")
+_ANY_SPACE = re.compile(r"\s+")
 
 
 def clean_title(text: str) -> str:
@@ -104,6 +105,22 @@ def drop_html_noise(soup: Any) -> None:
         node.extract()
 
 
+def soup_text(soup: Any) -> str:
+    """The text of parsed HTML laid out as a browser shows it: white space in the source
+    (newlines too) is one space, so inline tags (<a>, <em>, <code>) stay within their line; block
+    elements start a new line, <br> breaks one, <pre> keeps its lines. Changes `soup`."""
+    for node in soup.find_all(string=True):
+        if node.find_parent("pre") is None and _ANY_SPACE.search(node):
+            node.replace_with(_ANY_SPACE.sub(" ", str(node)))
+    for tag in soup.find_all("br"):
+        tag.replace_with("\n")
+    for tag in soup.find_all(_BLOCK_TAGS):  # a line break where a browser starts a new line
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    lines = (_SPACES.sub(" ", line).strip() for line in soup.get_text().split("\n"))
+    return _collapse_blank_lines("\n".join(lines))
+
+
 def html_fragment_text(fragment: str) -> str:
     """The visible text of a piece of HTML (a Markdown HTML block): tags and comments gone."""
     if "<" not in fragment:
@@ -112,11 +129,7 @@ def html_fragment_text(fragment: str) -> str:
 
     soup = BeautifulSoup(fragment, "html.parser")
     drop_html_noise(soup)
-    for tag in soup.find_all(_BLOCK_TAGS):  # a line break where a browser starts a new line
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    lines = (_SPACES.sub(" ", line).strip() for line in soup.get_text().split("\n"))
-    return _collapse_blank_lines("\n".join(lines))
+    return soup_text(soup)
 
 
 # -- front matter --------------------------------------------------------------------------------

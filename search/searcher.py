@@ -7,6 +7,7 @@ whenever `k` matching documents exist.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -20,10 +21,11 @@ from indexer.analysis import cjk_fraction
 from indexer.config import MODES, Mode, Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
+from indexer.keyword_index import top_scored
 from indexer.snapshot import IndexSnapshot, check_embedder
 from search.filters import Filters, to_sql
 from search.fusion import fuse_scores, fused_order
-from search.snippets import make_snippet, term_pattern
+from search.snippets import best_snippet, matcher
 
 EXACT_FILTERED_MAX = 50_000  # filtered sets this small are scored exactly (~10 ms at 384-d)
 
@@ -36,6 +38,7 @@ class SearchRequest:
     mode: Mode = "hybrid"
     filters: Filters = field(default_factory=Filters)
     collapse: bool = True  # one hit per document (its best chunk)
+    min_score: float | None = None  # drop hits whose final score is below this
 
     def validate(self, settings: Settings) -> None:
         """The one place query parameters are checked (CLI and API alike)."""
@@ -52,6 +55,12 @@ class SearchRequest:
             raise QueryError(f"offset must be between 0 and {10 * limits.max_k}, got {self.offset}")
         if self.mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.min_score is not None and (
+            isinstance(self.min_score, bool)
+            or not isinstance(self.min_score, int | float)
+            or not math.isfinite(self.min_score)
+        ):
+            raise QueryError(f"min_score must be a finite number, got {self.min_score!r}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,16 @@ class Hit:
         list[tuple[int, int]],
         Field(description="[start, end) character (code point) offsets of query terms within snippet"),
     ]
+    semantic_score: Annotated[
+        float | None,
+        Field(description="cosine similarity of the query and the document's best chunk (-1..1); "
+              "null when the semantic side did not return this hit"),
+    ] = None
+    keyword_score: Annotated[
+        float | None,
+        Field(description="BM25 score of the document's best chunk (0 and up); null when the "
+              "keyword side did not return this hit"),
+    ] = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ class SearchResult:
     query: str
     mode: Mode
     took_ms: float
-    total: int  # documents in the ranked candidate list (an upper bound for paging)
+    total: int  # documents (chunks when not collapsing) that match in this mode: docs/decisions.md
     hits: list[Hit]
     embed_ms: float = 0.0
 
@@ -83,6 +102,9 @@ class _Ranked(NamedTuple):
     doc_id: str
     chunk_id: int
     score: float
+    semantic: float | None = None  # each side's own score, when that side returned the hit
+    keyword: float | None = None
+    other_chunk: int | None = None  # hybrid: the other side's best chunk of the document
 
 
 class Searcher:
@@ -160,13 +182,13 @@ class Searcher:
 
     # -- ranking ----------------------------------------------------------------------
     def _rank(self, request: SearchRequest, vector: np.ndarray | None) -> tuple[list[_Ranked], int]:
-        """The ranking down to the page's end, and how many documents the candidates held."""
+        """The ranking down to the page's end, and how many documents match (`total`)."""
         need = request.offset + request.k
         if request.mode == "semantic":
             assert vector is not None
-            return self._dense(vector, need, request.filters, request.collapse)
+            return self._dense(vector, need, request.filters, request.collapse, request.min_score)
         if request.mode == "keyword":
-            return self._keyword(request.query, need, request.filters, request.collapse)
+            return self._keyword(request.query, need, request.filters, request.collapse, request.min_score)
         assert vector is not None
         return self._hybrid(request, vector, need, self.dense_weight(request.query))
 
@@ -177,9 +199,24 @@ class Searcher:
         sql, params = to_sql(filters)
         return self.index.store.chunk_ids_where(sql, params, self.generation)
 
+    def _count(self, ids: np.ndarray | None, collapse: bool) -> int:
+        """How many documents (chunks, when not collapsing) `ids` hold; None: the whole index."""
+        if ids is None:
+            return self.index.manifest.documents if collapse else self.index.vectors.count()
+        if not collapse or not len(ids):
+            return len(ids)
+        return len(np.unique(self.index.segments.doc_keys(ids)))
+
     def _dense(
-        self, vector: np.ndarray, need: int, filters: Filters, collapse: bool
+        self,
+        vector: np.ndarray,
+        need: int,
+        filters: Filters,
+        collapse: bool,
+        min_score: float | None = None,
     ) -> tuple[list[_Ranked], int]:
+        """The best `need` by cosine, and `total`: every document the filters let through has a
+        similarity, so all of them match; with `min_score`, those whose similarity reaches it."""
         allowed = self._allowed(filters)
         vectors = self.index.vectors
         available = vectors.count() if allowed is None else len(allowed)
@@ -192,10 +229,13 @@ class Searcher:
             scores = vectors.vectors(ids) @ vector
             order = np.argsort(-scores, kind="stable")
             ids, scores = ids[order], scores[order]
+            if min_score is not None:
+                ids, scores = ids[scores >= min_score], scores[scores >= min_score]
+            total = self._count(ids, collapse)
             pool = max(need * self.settings.search.oversample, 16)
             while True:  # look up documents only for the best few, widening if collapse ate them
-                ranked, total = self._ranked(ids[:pool], scores[:pool], collapse, need)
-                if len(ranked) >= need or pool >= available:
+                ranked, _ = self._ranked(ids[:pool], scores[:pool], collapse, need, "semantic")
+                if len(ranked) >= need or pool >= len(ids):
                     return ranked, total
                 pool *= 4
         pool = min(available, max(need * self.settings.search.oversample, 16))
@@ -203,13 +243,16 @@ class Searcher:
             hits = vectors.search(vector[None, :], pool, allowed)
             ids = hits.ids[0][hits.ids[0] >= 0]
             exact = vectors.vectors(ids) @ vector  # re-rank on full-precision vectors
-            ranked, total = self._ranked(ids, exact, collapse, need)
-            if len(ranked) >= need or pool >= available:
-                return ranked, total
+            below = min_score is not None and bool((exact < min_score).any())
+            if min_score is not None:  # widen until the pool reaches below the threshold
+                ids, exact = ids[exact >= min_score], exact[exact >= min_score]
+            ranked, counted = self._ranked(ids, exact, collapse, need, "semantic")
+            if pool >= available or (len(ranked) >= need and min_score is None) or below:
+                return ranked, counted if min_score is not None else self._count(allowed, collapse)
             pool = min(available, pool * 4)
 
     def _ranked(
-        self, ids: np.ndarray, scores: np.ndarray, collapse: bool, need: int
+        self, ids: np.ndarray, scores: np.ndarray, collapse: bool, need: int, side: str
     ) -> tuple[list[_Ranked], int]:
         """The best `need` chunks (and any tied with the last), one per document when
         collapsing, best first, ties by document id; and how many there were before the cut.
@@ -231,22 +274,31 @@ class Searcher:
         for at in order:
             name = names.get(int(keys[at]))
             if name is not None:  # None: purged while this (old) generation was still open
-                chunk_id = int(ids[at])
-                ranked.append(_Ranked(name if collapse else str(chunk_id), name, chunk_id, float(scores[at])))
+                chunk_id, score = int(ids[at]), float(scores[at])
+                semantic, keyword = (score, None) if side == "semantic" else (None, score)
+                ranked.append(
+                    _Ranked(name if collapse else str(chunk_id), name, chunk_id, score, semantic, keyword)
+                )
         return _best_first(ranked), total
 
     def _keyword(
-        self, query: str, need: int, filters: Filters, collapse: bool
+        self, query: str, need: int, filters: Filters, collapse: bool, min_score: float | None = None
     ) -> tuple[list[_Ranked], int]:
+        """The best `need` by BM25, and `total`: the documents holding a query term (with
+        `min_score`, those scoring at least that)."""
         allowed = self._allowed(filters)
         if allowed is not None and not len(allowed):
             return [], 0
+        ids, scores = self.index.keywords.scored(query, allowed)
+        if min_score is not None:
+            ids, scores = ids[scores >= min_score], scores[scores >= min_score]
+        total = self._count(ids, collapse)
         pool = max(need * self.settings.search.oversample, 16)
         while True:
-            rows = self.index.keywords.search(query, pool, allowed)
-            ids = np.fromiter((cid for cid, _ in rows), np.int64, len(rows))
-            scores = np.fromiter((score for _, score in rows), np.float64, len(rows))
-            ranked, total = self._ranked(ids, scores, collapse, need)
+            rows = top_scored(ids, scores, pool)
+            top_ids = np.fromiter((cid for cid, _ in rows), np.int64, len(rows))
+            top_scores = np.fromiter((score for _, score in rows), np.float64, len(rows))
+            ranked, _ = self._ranked(top_ids, top_scores, collapse, need, "keyword")
             if len(ranked) >= need or len(rows) < pool:
                 return ranked, total
             pool *= 4
@@ -262,49 +314,87 @@ class Searcher:
     ) -> tuple[list[_Ranked], list[_Ranked]]:
         """The dense and keyword lists hybrid fuses: each side's best `search.candidates`
         documents (more when the page reaches deeper)."""
+        (dense, _), (keyword, _) = self._candidates(request, vector)
+        return dense, keyword
+
+    def _candidates(
+        self, request: SearchRequest, vector: np.ndarray
+    ) -> tuple[tuple[list[_Ranked], int], tuple[list[_Ranked], int]]:
         depth = max(request.offset + request.k, self.settings.search.candidates)
-        dense, _ = self._dense(vector, depth, request.filters, request.collapse)
-        keyword, _ = self._keyword(request.query, depth, request.filters, request.collapse)
+        dense = self._dense(vector, depth, request.filters, request.collapse)
+        keyword = self._keyword(request.query, depth, request.filters, request.collapse)
         return dense, keyword
 
     def _hybrid(
         self, request: SearchRequest, vector: np.ndarray, need: int, dense_weight: float
     ) -> tuple[list[_Ranked], int]:
-        """The fused list's first `need` entries, and its length."""
-        dense, keyword = self.candidates(request, vector)
-        best: dict[str, _Ranked] = {r.key: r for r in reversed(keyword)}
-        best.update((r.key, r) for r in reversed(dense))
+        """The fused list's first `need` entries, each with both sides' scores, and `total`: the
+        documents either side matches (every filtered one when the model reads the query, the
+        keyword matches when it cannot); with `min_score`, the fused candidates reaching it
+        (a fused score exists only for them)."""
+        (dense, dense_total), (keyword, keyword_total) = self._candidates(request, vector)
+        by_dense, by_keyword = {r.key: r for r in dense}, {r.key: r for r in keyword}
         dense_side, keyword_side = [(r.key, r.score) for r in dense], [(r.key, r.score) for r in keyword]
         search = self.settings.search
         fused = fuse_scores(search.fusion, dense_side, keyword_side, dense_weight, search)
         order = fused_order(fused, [[k for k, _ in dense_side], [k for k, _ in keyword_side]])
-        return [best[key]._replace(score=fused[key]) for key in order[:need]], len(order)
+        if request.min_score is not None:
+            order = [key for key in order if fused[key] >= request.min_score]
+            total = len(order)
+        else:
+            total = max(dense_total if dense_weight > 0 else 0, keyword_total, len(order))
+        ranked = []
+        for key in order[:need]:
+            d, w = by_dense.get(key), by_keyword.get(key)
+            # The snippet's first candidate chunk: the dense side's, unless the model cannot
+            # read the query (then its pick is noise); the other side's is the second.
+            first, second = (d, w) if d is not None and (dense_weight > 0 or w is None) else (w, d)
+            assert first is not None
+            other = second.chunk_id if second is not None and second.chunk_id != first.chunk_id else None
+            ranked.append(
+                first._replace(
+                    score=fused[key],
+                    semantic=d.score if d is not None else None,
+                    keyword=w.score if w is not None else None,
+                    other_chunk=other,
+                )
+            )
+        return ranked, total
 
     # -- presentation -----------------------------------------------------------------
     def _hits(self, page: Sequence[_Ranked], query: str) -> list[Hit]:
+        """Hits with their snippets: from whichever of the hit's candidate chunks shows most of
+        the query (search/snippets.py); `chunk_id` names the chunk the snippet came from."""
         store = self.index.store
-        chunks = store.chunks(r.chunk_id for r in page)
+        chunks = store.chunks(c for r in page for c in (r.chunk_id, r.other_chunk) if c is not None)
         docs = store.documents((r.doc_id for r in page), self.generation)
         width = self.settings.search.snippet_chars
-        pattern = term_pattern(query)
+        match = matcher(query)
         hits = []
         for r in page:
-            if r.chunk_id not in chunks or r.doc_id not in docs:
+            candidates = [c for c in (r.chunk_id, r.other_chunk) if c is not None and c in chunks]
+            if not candidates or r.doc_id not in docs:
                 continue  # purged while this (old) generation was still open
-            snippet = make_snippet(chunks[r.chunk_id].text, pattern, width)
+            at, snippet = best_snippet([chunks[c].text for c in candidates], match, width)
             doc = docs[r.doc_id]
             hits.append(
                 Hit(
                     r.doc_id,
-                    r.chunk_id,
+                    candidates[at],
                     doc.title,
                     doc.source,
                     round(r.score, 6),
                     snippet.text,
                     snippet.highlights,
+                    _rounded(r.semantic),
+                    _rounded(r.keyword),
                 )
             )
         return hits
+
+
+def _rounded(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
 
 
 def _best_first(ranked: list[_Ranked]) -> list[_Ranked]:

@@ -138,6 +138,7 @@ class SearchService:
         mode: str | None = None,
         filters: Mapping[str, Any] | None = None,
         collapse: bool = True,
+        min_score: float | None = None,
     ) -> SearchRequest:
         searcher = self.searcher()
         request = SearchRequest(
@@ -147,6 +148,7 @@ class SearchService:
             mode=(mode or self.settings.search.mode),  # type: ignore[arg-type]
             filters=parse_filters(filters, searcher.metadata_fields),
             collapse=collapse,
+            min_score=min_score,
         )
         request.validate(self.settings)
         return request
@@ -159,8 +161,9 @@ class SearchService:
         mode: str | None = None,
         filters: Mapping[str, Any] | None = None,
         collapse: bool = True,
+        min_score: float | None = None,
     ) -> SearchResult:
-        return self.search_requests([self.request(query, k, offset, mode, filters, collapse)])[0]
+        return self.search_requests([self.request(query, k, offset, mode, filters, collapse, min_score)])[0]
 
     def search_requests(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
         # One SQLite connection and one model: serialise, they are CPU-bound.

@@ -118,10 +118,58 @@ def test_search_get_answers_the_documented_shape(client: TestClient, shared_inde
     assert body["took_ms"] >= 0
     assert 1 <= len(body["results"]) <= 3 <= body["total"]
     first = body["results"][0]
-    assert set(first) == {"doc_id", "chunk_id", "title", "source", "score", "snippet", "highlights"}
+    assert set(first) == {
+        "doc_id", "chunk_id", "title", "source", "score", "snippet", "highlights",
+        "semantic_score", "keyword_score",
+    }  # fmt: skip
     assert first["doc_id"] == doc_id_of(corpus, "cats.txt")
     start, end = first["highlights"][0]
     assert first["snippet"][start:end].lower() in {"cat", "mouse", "barn"}
+    assert -1 <= first["semantic_score"] <= 1 and first["keyword_score"] > 0  # both sides found it
+
+
+@pytest.mark.parametrize(
+    ("mode", "semantic", "keyword"), [("semantic", True, False), ("keyword", False, True)]
+)
+def test_each_hit_carries_the_score_of_the_side_that_returned_it(
+    client: TestClient, mode: str, semantic: bool, keyword: bool
+) -> None:
+    hits = client.get("/api/search", params={"q": "cat mouse barn", "mode": mode}).json()["results"]
+    assert hits
+    for hit in hits:
+        assert (hit["semantic_score"] is not None) is semantic
+        assert (hit["keyword_score"] is not None) is keyword
+        assert hit["score"] == (hit["semantic_score"] if semantic else hit["keyword_score"])
+
+
+QUERY = "cat mouse barn ham sandwiches with mustard"  # matches several documents, unequally
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+def test_min_score_drops_hits_below_it_and_counts_only_those_above(client: TestClient, mode: str) -> None:
+    every = client.get("/api/search", params={"q": QUERY, "mode": mode, "k": 20}).json()
+    scores = [hit["score"] for hit in every["results"]]
+    distinct = sorted(set(scores), reverse=True)
+    threshold = (distinct[0] + distinct[1]) / 2  # keeps the best (and any tied with it)
+    kept = client.get(
+        "/api/search", params={"q": QUERY, "mode": mode, "k": 20, "min_score": threshold}
+    ).json()
+    assert [h["score"] for h in kept["results"]] == [s for s in scores if s >= threshold]
+    assert kept["total"] == len(kept["results"]) < every["total"]
+    body = {"query": QUERY, "mode": mode, "k": 20, "min_score": threshold}
+    assert client.post("/api/search", json=body).json()["results"] == kept["results"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"min_score": "high"}, "min_score"), ({"min_score": "nan"}, "min_score must be a finite number")],
+)
+def test_bad_min_score_is_a_422_naming_it(client: TestClient, params: dict, message: str) -> None:
+    response = client.get("/api/search", params={"q": "cat", **params})
+    assert response.status_code == 422
+    assert message in response.json()["error"]
+    response = client.post("/api/search", json={"query": "cat", "min_score": True})
+    assert response.status_code == 422 and "min_score" in response.json()["error"]
 
 
 @pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])

@@ -943,3 +943,43 @@ def test_skip_summary_from_discovery_and_reading(tmp_path: Path) -> None:
         except DocumentError as exc:
             summary.add(path, str(exc))
     assert summary.line() == "skipped 5 files: 3 unsupported type (.png 2, .zip 1), 1 binary, 1 too large"
+
+
+REAL_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Installing packages</title>
+  <link rel="stylesheet" href="/_static/theme.css">
+  <script>window.dataLayer = [];</script>
+</head>
+<body>
+  <nav class="sidebar"><ul><li><a href="/">Home</a></li><li><a href="/guide/">Guide</a></li></ul></nav>
+  <main>
+    <h1>Installing packages</h1>
+    <p>Use <code>pip install</code> to fetch a package from
+       <a href="https://pypi.org/">the Python Package Index</a>; see the
+       <em>requirements</em> section for <strong>pinned</strong> versions.</p>
+    <p>A second paragraph<br>with a line break.</p>
+    <pre>pip install requests
+pip install "flask&gt;=3"</pre>
+    <ul><li>Fast</li><li>Safe</li></ul>
+  </main>
+</body>
+</html>
+"""
+
+
+def test_html_inline_tags_stay_in_their_line_and_blocks_break(tmp_path: Path) -> None:
+    write_corpus(tmp_path, {"install.html": REAL_PAGE})
+    (doc,) = read_file(tmp_path / "install.html", LOADER)
+    assert doc.title == "Installing packages"
+    paragraphs = doc.text.split("\n\n")
+    assert (
+        "Use pip install to fetch a package from the Python Package Index; see the requirements "
+        "section for pinned versions."
+    ) in paragraphs
+    assert "A second paragraph\nwith a line break." in paragraphs
+    assert 'pip install requests\npip install "flask>=3"' in doc.text  # <pre> keeps its lines
+    assert "Home" in doc.text and "window.dataLayer" not in doc.text
+    assert doc.text.count("Installing packages") == 1  # the <h1>; the <title> is the title only

@@ -7,7 +7,7 @@ import pytest
 from indexer.errors import NotFound, QueryError
 from indexer.pipeline import Indexer
 from search.service import SearchService
-from search.snippets import make_snippet, term_pattern
+from search.snippets import make_snippet, matcher
 from tests.conftest import SMALL_CORPUS, write_corpus
 
 LONG_DOC = " ".join(f"Paragraph {i} is about glaciers, fjords and cold water." for i in range(40))
@@ -87,19 +87,19 @@ def test_bad_requests_are_query_errors(service: SearchService, kwargs: dict, mes
 
 def test_snippet_is_centred_on_a_match_and_highlights_it() -> None:
     text = "Intro words. " * 40 + "The Glaciers of Norway carve fjords. " + "Outro words. " * 40
-    snippet = make_snippet(text, term_pattern("glacier fjord"), 120)
+    snippet = make_snippet(text, matcher("glacier fjord"), 120)
     assert len(snippet.text) <= 124 and "Glaciers" in snippet.text
     marked = [snippet.text[a:b] for a, b in snippet.highlights]
     assert "Glaciers" in marked and "fjords" in marked
 
 
 def test_snippet_does_not_mark_stopwords() -> None:
-    snippet = make_snippet("How the cat caught the mouse", term_pattern("how does the cat hunt"), 100)
+    snippet = make_snippet("How the cat caught the mouse", matcher("how does the cat hunt"), 100)
     assert [snippet.text[a:b] for a, b in snippet.highlights] == ["cat"]
 
 
 def test_snippet_highlights_chinese_terms() -> None:
-    snippet = make_snippet("河岸边的柳树在春天发芽。", term_pattern("柳树"), 100)
+    snippet = make_snippet("河岸边的柳树在春天发芽。", matcher("柳树"), 100)
     assert [snippet.text[a:b] for a, b in snippet.highlights] == ["柳树"]
 
 

@@ -70,14 +70,19 @@ def search_get(
         Query(alias="filter", description="repeatable field:value, e.g. filter=category:cooking"),
     ] = None,
     collapse: Annotated[bool, Query(description="one result per document")] = True,
+    min_score: Annotated[
+        float | None, Query(description="drop results whose score is below this (see SearchBody)")
+    ] = None,
 ) -> Json:
-    request = service.request(q, k, offset, mode, parse_filter_params(filters or []), collapse)
+    request = service.request(q, k, offset, mode, parse_filter_params(filters or []), collapse, min_score)
     return SearchService.result_json(run([request])[0])
 
 
 @router.post("/api/search", response_model=SearchOut, tags=["search"], summary="Search (JSON body)")
 def search_post(service: ServiceDep, run: RunnerDep, body: SearchBody) -> Json:
-    request = service.request(body.query, body.k, body.offset, body.mode, body.filters, body.collapse)
+    request = service.request(
+        body.query, body.k, body.offset, body.mode, body.filters, body.collapse, body.min_score
+    )
     return SearchService.result_json(run([request])[0])
 
 
@@ -92,7 +97,9 @@ def search_batch(service: ServiceDep, run: RunnerDep, body: BatchBody) -> Json:
     for position, item in enumerate(body.queries):
         try:
             requests.append(
-                service.request(item.query, item.k, item.offset, item.mode, item.filters, item.collapse)
+                service.request(
+                    item.query, item.k, item.offset, item.mode, item.filters, item.collapse, item.min_score
+                )
             )
         except QueryError as exc:
             raise QueryError(f"queries[{position}]: {exc}") from None

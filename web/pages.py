@@ -13,12 +13,20 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from indexer.errors import IndexNotFound, ModelMismatch, SemsearchError
+from indexer.errors import IndexNotFound, ModelMismatch, QueryError, SemsearchError
 from search.searcher import MODES, Hit
 from search.service import SearchService
 from web.deps import RunnerDep, ServiceDep
 from web.errors import status_for
-from web.render import display_title, doc_path, document_blocks, marked_segments, pager
+from web.render import (
+    SCORE_HELP,
+    display_title,
+    doc_path,
+    document_blocks,
+    marked_segments,
+    pager,
+    side_scores,
+)
 from web.templating import render_page
 
 router = APIRouter(include_in_schema=False)
@@ -30,16 +38,28 @@ def doc_url(doc_id: str, chunk_id: int | None = None, query: str = "") -> str:
     return f"/doc/{doc_path(doc_id)}" + (f"?{query_string}" if query_string else "")
 
 
-def _hit_view(hit: Hit, query: str) -> dict[str, Any]:
+def _hit_view(hit: Hit, query: str, mode: str = "") -> dict[str, Any]:
     return {
         "doc_id": hit.doc_id,
         "title": display_title(hit.title, hit.source),
         "source": hit.source,
         "score": hit.score,
+        "score_help": SCORE_HELP.get(mode, "relevance score"),
+        "sides": side_scores(hit, both=mode == "hybrid"),
         "segments": marked_segments(hit.snippet, hit.highlights),
         "doc_url": doc_url(hit.doc_id, hit.chunk_id, query) + "#match",
         "similar_url": f"/similar/{doc_path(hit.doc_id)}",
     }
+
+
+def parse_min_score(raw: str) -> float | None:
+    """The page's `min_score` parameter: empty for none, else a number."""
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise QueryError(f"min_score must be a number (e.g. min_score=0.3), got {raw!r}") from None
 
 
 def _context(service: SearchService, q: str = "", mode: str | None = None) -> dict[str, Any]:
@@ -59,6 +79,8 @@ def _context(service: SearchService, q: str = "", mode: str | None = None) -> di
         "no_index": False,
         "heading": None,
         "summary": None,
+        "min_score": "",
+        "score_help": SCORE_HELP,
     }
 
 
@@ -78,22 +100,30 @@ def search_page(
     q: str = "",
     mode: str | None = None,
     page: Annotated[int, Query(ge=1)] = 1,
+    min_score: str = "",
 ) -> Response:
     context = _context(service, q, mode)
+    context["min_score"] = min_score.strip()
     if not q.strip():
         context["summary"] = _index_summary(service)
         context["no_index"] = context["summary"] is None
         return render_page(request, "index.html", context, 503 if context["no_index"] else 200)
     size = context["page_size"]
     try:
-        result = run([service.request(q, k=size, offset=(page - 1) * size, mode=mode)])[0]
+        threshold = parse_min_score(context["min_score"])
+        wanted = service.request(q, k=size, offset=(page - 1) * size, mode=mode, min_score=threshold)
+        result = run([wanted])[0]
     except SemsearchError as exc:
         context.update(error=str(exc), no_index=isinstance(exc, IndexNotFound | ModelMismatch))
         return render_page(request, "index.html", context, status_for(exc))
-    params = {"q": q, "mode": result.mode if result.mode != context["default_mode"] else ""}
+    params = {
+        "q": q,
+        "mode": result.mode if result.mode != context["default_mode"] else "",
+        "min_score": context["min_score"],
+    }
     context.update(
         result=result,
-        hits=[_hit_view(h, q) for h in result.hits],
+        hits=[_hit_view(h, q, result.mode) for h in result.hits],
         pager=pager(params, page, size, len(result.hits), result.total, 10 * service.settings.search.max_k),
     )
     return render_page(request, "index.html", context)
@@ -121,7 +151,7 @@ def document_page(
     context.update(
         doc=document,
         title=display_title(document["title"], document["source"]),
-        blocks=document_blocks(document["text"], matched, q),
+        blocks=document_blocks(document["text"], matched, q, title=document["title"]),
         matched=matched,
         similar_url=f"/similar/{doc_path(doc_id)}",
         back_url="/?" + urlencode({"q": q}) if q.strip() else None,

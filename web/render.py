@@ -14,7 +14,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from search.snippets import highlight_spans, term_pattern
+from search.snippets import matcher
 
 Segment = tuple[str, bool]  # (text, highlighted)
 
@@ -42,19 +42,36 @@ class TextBlock:
     match: bool  # the chunk the user came for
 
 
-def document_blocks(text: str, chunk: Mapping[str, Any] | None, query: str = "") -> list[TextBlock]:
-    """The full text as blocks (before / matched chunk / after), query terms marked in each."""
-    pattern = term_pattern(query) if query.strip() else None
+def title_prefix(text: str, title: str) -> int:
+    """Where the text starts below the page's heading: past its first line when that line is the
+    title (an HTML page's <h1> repeating its <title>, a text file's first line), else 0."""
+    first, newline, _ = text.partition("\n")
+    if not title.strip() or " ".join(first.split()) != " ".join(title.split()):
+        return 0
+    skip = len(first) + len(newline)
+    while skip < len(text) and text[skip] in " \t\n":
+        skip += 1
+    return skip if skip < len(text) else 0
+
+
+def document_blocks(
+    text: str, chunk: Mapping[str, Any] | None, query: str = "", title: str = ""
+) -> list[TextBlock]:
+    """The full text as blocks (before / matched chunk / after), query terms marked in each;
+    a first line repeating the title (shown as the heading) is left out."""
+    terms = matcher(query) if query.strip() else None
+    skip = title_prefix(text, title)
     if chunk is None:
-        bounds = [(0, len(text), False)]
+        bounds = [(skip, len(text), False)]
     else:
         start, end = int(chunk["start"]), int(chunk["end"])
-        bounds = [(0, start, False), (start, end, True), (end, len(text), False)]
+        bounds = [(skip, start, False), (max(start, skip), end, True), (end, len(text), False)]
     blocks = []
-    for start, end, match in bounds:
+    for start, end, is_match in bounds:
         piece = text[start:end]
         if piece:
-            blocks.append(TextBlock(marked_segments(piece, highlight_spans(piece, pattern)), match))
+            spans = terms.spans(piece) if terms else []
+            blocks.append(TextBlock(marked_segments(piece, spans), is_match))
     return blocks
 
 
@@ -72,6 +89,34 @@ def display_title(title: str, source: str) -> str:
 def format_score(score: float) -> str:
     """Three decimals; a tiny positive score (BM25 of a word in every document) is not shown as 0."""
     return "<0.001" if 0 < score < 0.0005 else f"{score:.3f}"
+
+
+# What a hit's `score` is, by mode (README "What a score means").
+SCORE_HELP = {
+    "semantic": "cosine similarity of the query and the passage (-1 to 1)",
+    "keyword": "BM25 score of the passage (0 and up; grows with rare query words)",
+    "hybrid": "fused score: standard deviations above the mean of each side's candidates, "
+    "weighted (about -2 to +5); compare within this list",
+}
+
+
+@dataclass(frozen=True)
+class SideScore:
+    name: str  # "semantic" or "keyword"
+    shown: str  # the formatted score, or "–" when that side did not return the hit
+    help: str
+
+
+def side_scores(hit: Any, both: bool) -> list[SideScore]:
+    """Each side's own score of a hit, for the page; `both` (hybrid) also shows a side that
+    did not return the hit, as "–", so the reader sees which side found it."""
+    out = []
+    for name, score in (("semantic", hit.semantic_score), ("keyword", hit.keyword_score)):
+        if score is not None:
+            out.append(SideScore(name, format_score(score), SCORE_HELP[name]))
+        elif both:
+            out.append(SideScore(name, "–", f"the {name} side did not return this result"))
+    return out
 
 
 def format_time(epoch: float | None) -> str:

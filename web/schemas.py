@@ -83,6 +83,12 @@ class SearchBody(BaseModel):
         "modified_after / modified_before (YYYY-MM-DD or epoch seconds)",
     )
     collapse: bool = Field(True, strict=True, description="one result per document (its best chunk)")
+    min_score: float | None = Field(
+        None,
+        strict=True,
+        description="drop results whose `score` is below this (the final score of the mode: cosine "
+        "in semantic, BM25 in keyword, the fused z-score in hybrid); `total` counts only those kept",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -111,7 +117,12 @@ class SearchOut(BaseModel):
     query: str
     mode: Mode
     took_ms: float
-    total: int = Field(description="documents in the ranked candidate list (an upper bound for paging)")
+    total: int = Field(
+        description="documents (chunks with collapse off) that match in this mode, before paging "
+        "and independent of k: semantic, every document the filters let through; keyword, those "
+        "holding a query term; hybrid, those either side matches; with min_score, only those "
+        "reaching it (in hybrid: among the fused candidates)"
+    )
     results: list[Hit]
 
 

@@ -10,6 +10,7 @@
   var form = document.getElementById("search-form");
   var input = document.getElementById("q");
   var modeSelect = document.getElementById("mode");
+  var minScore = document.getElementById("min-score");  // present when the page came with min_score
 
   // "/" jumps to the search box from anywhere on any page (unless typing in a field).
   document.addEventListener("keydown", function (event) {
@@ -61,6 +62,7 @@
     var params = new URLSearchParams();
     if (q) { params.set("q", q); }
     if (mode && mode !== defaultMode) { params.set("mode", mode); }
+    if (minScore && minScore.value) { params.set("min_score", minScore.value); }
     if (page > 1) { params.set("page", String(page)); }
     var text = params.toString();
     return "/" + (text ? "?" + text : "");
@@ -100,7 +102,30 @@
     return score > 0 && score < 0.0005 ? "<0.001" : score.toFixed(3);
   }
 
-  function hitItem(hit, q) {
+  function scoreHelp(name) {
+    return results.getAttribute("data-help-" + name) || "relevance score";
+  }
+
+  // Each side's own score, as side_scores in web/render.py: hybrid also shows a missing side.
+  function sideScores(meta, hit, mode) {
+    ["semantic", "keyword"].forEach(function (name) {
+      var score = hit[name + "_score"];
+      if (score === null || score === undefined) {
+        if (mode !== "hybrid") { return; }
+        meta.appendChild(document.createTextNode(" · "));
+        var missing = el("span", "side " + name, name + " –");
+        missing.title = "the " + name + " side did not return this result";
+        meta.appendChild(missing);
+        return;
+      }
+      meta.appendChild(document.createTextNode(" · "));
+      var side = el("span", "side " + name, name + " " + formatScore(Number(score)));
+      side.title = scoreHelp(name);
+      meta.appendChild(side);
+    });
+  }
+
+  function hitItem(hit, q, mode) {
     var item = el("li", "hit");
     var heading = el("h2", "hit-title");
     heading.appendChild(link("", docUrl(hit, q), titleOf(hit)));
@@ -111,8 +136,9 @@
     item.appendChild(snippet);
     var meta = el("p", "hit-meta");
     var score = el("span", "score", "score " + formatScore(Number(hit.score)));
-    score.title = "relevance score";
+    score.title = scoreHelp(mode);
     meta.appendChild(score);
+    sideScores(meta, hit, mode);
     meta.appendChild(document.createTextNode(" · "));
     meta.appendChild(link("more", "/similar/" + encodeURIComponent(hit.doc_id), "more like this"));
     item.appendChild(meta);
@@ -173,7 +199,7 @@
       setStatus("No results for “" + q + "”. Try other words, or another mode.");
     }
     if (first > 1) { list.start = first; } else { list.removeAttribute("start"); }
-    hits.forEach(function (hit) { list.appendChild(hitItem(hit, q)); });
+    hits.forEach(function (hit) { list.appendChild(hitItem(hit, q, data.mode)); });
     renderPager(q, mode, page, hits.length, data.total);
   }
 
@@ -208,6 +234,7 @@
     controller = mine;
     results.setAttribute("aria-busy", "true");
     var params = new URLSearchParams({ q: q, k: String(pageSize), offset: String((page - 1) * pageSize), mode: mode });
+    if (minScore && minScore.value) { params.set("min_score", minScore.value); }
     fetch("/api/search?" + params.toString(), { signal: mine.signal, headers: { Accept: "application/json" } })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) {
