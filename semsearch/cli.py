@@ -82,6 +82,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="metadata filter; also source=PREFIX|GLOB, modified_after=, modified_before=",
     )
     search.add_argument("--all-chunks", action="store_true", help="do not collapse to one hit per document")
+    search.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        metavar="SCORE",
+        help="drop hits scoring below SCORE (cosine in semantic, BM25 in keyword, fused z-score in hybrid)",
+    )
     search.add_argument("--json", action="store_true", help="print JSON")
 
     commands.add_parser("stats", parents=[shared], help="what the index holds")
@@ -152,10 +159,18 @@ def _print_hits(result: Any) -> None:
         print(f"no results for {result.query!r}")
         return
     for rank, hit in enumerate(result.hits, start=1):
-        print(f"{rank:>2}. {hit.score:.3f}  {hit.title}")
+        sides = ""
+        if result.mode == "hybrid":
+            shown = [f"{name} {'-' if s is None else f'{s:.3f}'}" for name, s in _sides(hit)]
+            sides = f"  ({', '.join(shown)})"
+        print(f"{rank:>2}. {hit.score:.3f}  {hit.title}{sides}")
         print(f"    {hit.source}")
         print(f"    {hit.snippet}")
     print(f"({len(result.hits)} of {result.total} in {result.took_ms:.1f} ms, {result.mode})")
+
+
+def _sides(hit: Any) -> list[tuple[str, float | None]]:
+    return [("semantic", hit.semantic_score), ("keyword", hit.keyword_score)]
 
 
 def _print_listing(page: dict[str, Any], as_json: bool) -> None:
@@ -283,7 +298,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         filters = _parse_filters(args.filter)
         k = settings.search.default_k if args.k is None else args.k
         mode = args.mode or settings.search.mode
-        SearchRequest(args.query, k, args.offset, mode).validate(settings)  # before the index opens
+        SearchRequest(args.query, k, args.offset, mode, min_score=args.min_score).validate(settings)
         IndexLayout(settings.index_dir).current()  # no index: say so before any model loads
         embedder = embedder_for(settings, threads, bool(args.model))
         if mode != "keyword" and isinstance(embedder, LazyEmbedder):
@@ -291,7 +306,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         service = SearchService.open(settings, embedder)
         gc.freeze()  # what start-up built stays: a collection pass would scan it mid-query (75 ms)
         result = service.search_text(
-            args.query, k=k, offset=args.offset, mode=mode, filters=filters, collapse=not args.all_chunks
+            args.query,
+            k=k,
+            offset=args.offset,
+            mode=mode,
+            filters=filters,
+            collapse=not args.all_chunks,
+            min_score=args.min_score,
         )
         if args.json:
             print(json.dumps(service.result_json(result), ensure_ascii=False))

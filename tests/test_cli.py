@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,8 +65,18 @@ def test_index_search_stats_round_trip(fake_config: Path, small_corpus: Path, tm
     hits = result["results"]
     assert hits[0]["source"].endswith("cats.txt")
     assert set(hits[0]) >= {"doc_id", "chunk_id", "title", "source", "score", "snippet"}
+    assert hits[0]["semantic_score"] is not None and hits[0]["keyword_score"] is not None
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
+    kept = json.loads(
+        semsearch(
+            "--config", str(fake_config), "search", "cat mouse barn", "-k", "3", "--json",
+            "--min-score", str((scores[0] + scores[1]) / 2),
+        ).stdout
+    )  # fmt: skip
+    assert [h["doc_id"] for h in kept["results"]] == [hits[0]["doc_id"]] and kept["total"] == 1
+    text = semsearch("--config", str(fake_config), "search", "cat mouse barn", "-k", "1").stdout
+    assert re.search(r"\(semantic -?\d\.\d{3}, keyword \d+\.\d{3}\)", text.splitlines()[0]), text
     stats = semsearch("--config", str(fake_config), "stats").stdout
     for key in (
         "documents: 5",
@@ -117,6 +128,7 @@ def test_out_of_range_k_and_bad_filter(fake_config: Path, small_corpus: Path) ->
         (["-k", "100000"], "k must be between"),
         (["--filter", "nonsense"], "FIELD=VALUE"),
         (["--filter", "colour=red"], "unknown filter field"),
+        (["--min-score", "nan"], "min_score must be a finite number"),
     ):
         query = [] if args == [" "] else ["cat"]
         proc = semsearch("--config", str(fake_config), "search", *query, *args, check=False)

@@ -38,6 +38,44 @@ def test_pages_are_consistent_slices(service: SearchService, mode: str) -> None:
     assert [h.doc_id for h in first + second] == [h.doc_id for h in whole]
 
 
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+@pytest.mark.parametrize("collapse", [True, False])
+def test_total_does_not_change_with_k(service: SearchService, mode: str, collapse: bool) -> None:
+    totals = {
+        service.search_text("glaciers and the cat", k=k, mode=mode, collapse=collapse).total
+        for k in (1, 2, 5, 50)
+    }
+    assert len(totals) == 1, totals
+
+
+def test_total_is_what_matches_in_each_mode(service: SearchService) -> None:
+    documents = service.stats()["documents"]
+    chunks = service.stats()["chunks"]
+    assert service.search_text("glaciers", k=1, mode="semantic").total == documents  # all have a cosine
+    assert service.search_text("glaciers", k=1, mode="semantic", collapse=False).total == chunks
+    assert service.search_text("glaciers", k=1, mode="keyword").total == 1  # only long.txt has the word
+    assert service.search_text("glaciers", k=1, mode="hybrid").total == documents
+    assert service.search_text("zzyzx", k=1, mode="keyword").total == 0
+    sub = service.search_text("the", k=1, mode="semantic", filters={"source": "*/sub/*"})
+    assert sub.total == 2  # the filter's documents
+
+
+def test_min_score_cuts_semantic_hits_and_their_total(service: SearchService) -> None:
+    every = service.search_text("glaciers fjords", k=10, mode="semantic")
+    threshold = (every.hits[0].score + every.hits[1].score) / 2
+    kept = service.search_text("glaciers fjords", k=10, mode="semantic", min_score=threshold)
+    assert [h.doc_id for h in kept.hits] == [every.hits[0].doc_id] and kept.total == 1
+    nothing = service.search_text("glaciers fjords", k=10, mode="semantic", min_score=1.5)
+    assert nothing.hits == [] and nothing.total == 0
+
+
+def test_hybrid_scores_are_not_pinned_and_carry_both_sides(service: SearchService) -> None:
+    tops = {service.search_text(q, k=1).hits[0].score for q in ("glaciers fjords", "cat mouse", "bank rates")}
+    assert len(tops) > 1 and 1.0 not in tops  # z-score fusion, not a min-max that pins the top to 1
+    hit = service.search_text("glaciers fjords", k=1).hits[0]
+    assert hit.semantic_score is not None and hit.keyword_score is not None
+
+
 def test_exact_rerank_scores_are_cosines(service: SearchService) -> None:
     result = service.search_text("cat mouse barn", k=3, mode="semantic")
     scores = [h.score for h in result.hits]
