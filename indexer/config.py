@@ -22,6 +22,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ApiEmbedderSettings(_Section):
+    """backend `openai`: any OpenAI-compatible embeddings endpoint (indexer/openai_embedder.py)."""
+
+    base_url: str = ""  # e.g. https://api.openai.com/v1; requests go to POST {base_url}/embeddings
+    key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key ("" or unset: no key sent)
+    dimensions: int = Field(0, ge=0, le=65536)  # 0: the endpoint's own size; else sent as `dimensions`
+    max_tokens: int = Field(512, ge=8, le=65536)  # chunk size limit (tokens estimated, no tokenizer)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    retries: int = Field(3, ge=0, le=10)  # on connection errors, 408, 429 and 5xx, with backoff
+    input_type: bool = False  # also send "input_type": "query"/"document" (semsearch's own endpoint)
+
+
 class ModelSettings(_Section):
     name: str = "all-MiniLM-L6-v2"
     backend: str = "auto"  # auto, or a registered embedder backend (indexer/embedders.py)
@@ -31,6 +43,7 @@ class ModelSettings(_Section):
     passage_prefix: str = ""
     multilingual: Literal["auto", "yes", "no"] = "auto"
     onnx_precision: Literal["fp32", "int8"] = "fp32"  # backend onnx: int8 is dynamic quantization
+    api: ApiEmbedderSettings = ApiEmbedderSettings()
 
 
 class ChunkingSettings(_Section):

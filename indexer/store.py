@@ -335,6 +335,15 @@ class Store:
         """Move the write-ahead log into the database and truncate it (old page images go too)."""
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
+    def set_metadata(self, fields_by_key: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Set metadata fields of document versions in place (derived fields such as a
+        classifier's label; the document's own fields and content hash stay as read)."""
+        for key, fields in fields_by_key:
+            self.db.execute(
+                "UPDATE documents SET metadata = json_patch(metadata, ?) WHERE key = ?",
+                [json.dumps(fields, ensure_ascii=False), int(key)],
+            )
+
     # -- reading: planning ------------------------------------------------------------
     def live_versions(self, doc_ids: Sequence[str], gen: int) -> dict[str, Version]:
         """The version of each id that generation `gen` holds (ids it lacks are absent)."""

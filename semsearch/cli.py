@@ -21,6 +21,7 @@ from typing import Any
 from indexer.config import MODES, Settings, load_settings
 from indexer.errors import SemsearchError
 from indexer.runtime import configure_threads
+from semsearch import space_commands
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -127,6 +128,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[shared], help="serve the search page and the JSON API")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    space_commands.add_parsers(commands, shared)
     return parser
 
 
@@ -234,6 +236,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
         _print_report(report)
         return 0
+
+    if args.command in space_commands.COMMANDS:
+        return space_commands.run(args, settings, threads)
 
     if args.command == "compact":
         from indexer.maintenance import compact_index

@@ -35,7 +35,7 @@ STATUS: dict[type[SemsearchError], int] = {
     ModelMismatch: 503,  # the server's model does not fit the index: an operator must act
     ConfigError: 500,
 }
-JSON_PATHS = ("/api/", "/healthz", "/readyz", "/openapi.json")
+JSON_PATHS = ("/api/", "/v1/", "/healthz", "/readyz", "/openapi.json")
 
 
 def status_for(exc: SemsearchError) -> int:
