@@ -36,3 +36,9 @@ def mmr_order(relevance: np.ndarray, vectors: np.ndarray, diversity: float, k: i
         free[best] = False
         closest = np.maximum(closest, similarity[best])
     return picked
+
+
+def mmr_pool(need: int) -> int:
+    """Candidates MMR chooses among for a page ending at `need`: enough that dropping the
+    redundant ones still leaves good ones, few enough that the similarity matrix stays small."""
+    return max(3 * need, 30)

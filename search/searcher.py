@@ -11,7 +11,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, NamedTuple
 
 import numpy as np
@@ -23,6 +23,7 @@ from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
 from indexer.keyword_index import top_scored
 from indexer.snapshot import IndexSnapshot, check_embedder
+from search.diversity import mmr_order, mmr_pool
 from search.filters import Filters, to_sql
 from search.fusion import fuse_scores, fused_order
 from search.snippets import best_snippet, matcher
@@ -39,6 +40,7 @@ class SearchRequest:
     filters: Filters = field(default_factory=Filters)
     collapse: bool = True  # one hit per document (its best chunk)
     min_score: float | None = None  # drop hits whose final score is below this
+    diversity: float = 0.0  # MMR re-ranking: 0 the plain ranking .. 1 novelty only (search/diversity.py)
 
     def validate(self, settings: Settings) -> None:
         """The one place query parameters are checked (CLI and API alike)."""
@@ -61,6 +63,8 @@ class SearchRequest:
             or not math.isfinite(self.min_score)
         ):
             raise QueryError(f"min_score must be a finite number, got {self.min_score!r}")
+        if isinstance(self.diversity, bool) or not 0 <= self.diversity <= 1:
+            raise QueryError(f"diversity must be between 0 (off) and 1, got {self.diversity!r}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,12 @@ class Searcher:
         results = []
         for request in requests:
             one_started = time.perf_counter()
-            ranked, total = self._rank(request, vectors.get(request.query))
+            pooled = request
+            if request.diversity:  # MMR picks the page from a wider pool of the plain ranking
+                pooled = replace(request, offset=0, k=mmr_pool(request.offset + request.k))
+            ranked, total = self._rank(pooled, vectors.get(request.query))
+            if request.diversity:
+                ranked = self._diversified(ranked, request)
             page = ranked[request.offset : request.offset + request.k]
             hits = self._hits(page, request.query)
             took = (time.perf_counter() - one_started) * 1000 + embed_ms
@@ -151,6 +160,13 @@ class Searcher:
                 SearchResult(request.query, request.mode, round(took, 2), total, hits, round(embed_ms, 2))
             )
         return results
+
+    def _diversified(self, ranked: list[_Ranked], request: SearchRequest) -> list[_Ranked]:
+        """The pool re-ranked by MMR over each hit's chunk vector, down to the page's end."""
+        chunk_vectors = self.index.vectors.vectors(np.array([r.chunk_id for r in ranked], dtype=np.int64))
+        scores = np.array([r.score for r in ranked], dtype=np.float64)
+        order = mmr_order(scores, chunk_vectors, request.diversity, request.offset + request.k)
+        return [ranked[at] for at in order]
 
     def similar(self, doc_id: str, k: int) -> list[Hit]:
         """Documents most like `doc_id`: the mean of its chunk vectors as the query."""

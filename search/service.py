@@ -139,6 +139,7 @@ class SearchService:
         filters: Mapping[str, Any] | None = None,
         collapse: bool = True,
         min_score: float | None = None,
+        diversity: float = 0.0,
     ) -> SearchRequest:
         searcher = self.searcher()
         request = SearchRequest(
@@ -149,6 +150,7 @@ class SearchService:
             filters=parse_filters(filters, searcher.metadata_fields),
             collapse=collapse,
             min_score=min_score,
+            diversity=diversity,
         )
         request.validate(self.settings)
         return request
@@ -162,8 +164,10 @@ class SearchService:
         filters: Mapping[str, Any] | None = None,
         collapse: bool = True,
         min_score: float | None = None,
+        diversity: float = 0.0,
     ) -> SearchResult:
-        return self.search_requests([self.request(query, k, offset, mode, filters, collapse, min_score)])[0]
+        request = self.request(query, k, offset, mode, filters, collapse, min_score, diversity)
+        return self.search_requests([request])[0]
 
     def search_requests(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
         # One SQLite connection and one model: serialise, they are CPU-bound.

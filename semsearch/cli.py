@@ -90,6 +90,13 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SCORE",
         help="drop hits scoring below SCORE (cosine in semantic, BM25 in keyword, fused z-score in hybrid)",
     )
+    search.add_argument(
+        "--diversity",
+        type=float,
+        default=0.0,
+        metavar="D",
+        help="re-rank for variety by MMR: 0 (default) the plain ranking .. 1 novelty only",
+    )
     search.add_argument("--json", action="store_true", help="print JSON")
 
     commands.add_parser("stats", parents=[shared], help="what the index holds")
@@ -303,7 +310,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         filters = _parse_filters(args.filter)
         k = settings.search.default_k if args.k is None else args.k
         mode = args.mode or settings.search.mode
-        SearchRequest(args.query, k, args.offset, mode, min_score=args.min_score).validate(settings)
+        SearchRequest(
+            args.query, k, args.offset, mode, min_score=args.min_score, diversity=args.diversity
+        ).validate(settings)
         IndexLayout(settings.index_dir).current()  # no index: say so before any model loads
         embedder = embedder_for(settings, threads, bool(args.model))
         if mode != "keyword" and isinstance(embedder, LazyEmbedder):
@@ -318,6 +327,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             filters=filters,
             collapse=not args.all_chunks,
             min_score=args.min_score,
+            diversity=args.diversity,
         )
         if args.json:
             print(json.dumps(service.result_json(result), ensure_ascii=False))

@@ -73,15 +73,24 @@ def search_get(
     min_score: Annotated[
         float | None, Query(description="drop results whose score is below this (see SearchBody)")
     ] = None,
+    diversity: Annotated[float, Query(description="MMR: 0 the plain ranking .. 1 novelty only")] = 0.0,
 ) -> Json:
-    request = service.request(q, k, offset, mode, parse_filter_params(filters or []), collapse, min_score)
+    filters_given = parse_filter_params(filters or [])
+    request = service.request(q, k, offset, mode, filters_given, collapse, min_score, diversity)
     return SearchService.result_json(run([request])[0])
 
 
 @router.post("/api/search", response_model=SearchOut, tags=["search"], summary="Search (JSON body)")
 def search_post(service: ServiceDep, run: RunnerDep, body: SearchBody) -> Json:
     request = service.request(
-        body.query, body.k, body.offset, body.mode, body.filters, body.collapse, body.min_score
+        body.query,
+        body.k,
+        body.offset,
+        body.mode,
+        body.filters,
+        body.collapse,
+        body.min_score,
+        body.diversity,
     )
     return SearchService.result_json(run([request])[0])
 
@@ -98,7 +107,14 @@ def search_batch(service: ServiceDep, run: RunnerDep, body: BatchBody) -> Json:
         try:
             requests.append(
                 service.request(
-                    item.query, item.k, item.offset, item.mode, item.filters, item.collapse, item.min_score
+                    item.query,
+                    item.k,
+                    item.offset,
+                    item.mode,
+                    item.filters,
+                    item.collapse,
+                    item.min_score,
+                    item.diversity,
                 )
             )
         except QueryError as exc:

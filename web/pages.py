@@ -62,6 +62,14 @@ def parse_min_score(raw: str) -> float | None:
         raise QueryError(f"min_score must be a number (e.g. min_score=0.3), got {raw!r}") from None
 
 
+def parse_diversity(raw: str) -> float:
+    """The page's `diversity` parameter (MMR): empty for none, else a number in 0..1."""
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        raise QueryError(f"diversity must be a number from 0 to 1 (e.g. 0.3), got {raw!r}") from None
+
+
 def _context(service: SearchService, q: str = "", mode: str | None = None) -> dict[str, Any]:
     """What every page's header (the search form) needs, plus empty result state."""
     search = service.settings.search
@@ -101,9 +109,11 @@ def search_page(
     mode: str | None = None,
     page: Annotated[int, Query(ge=1)] = 1,
     min_score: str = "",
+    diversity: str = "",
 ) -> Response:
     context = _context(service, q, mode)
     context["min_score"] = min_score.strip()
+    context["diversity"] = diversity.strip()
     if not q.strip():
         context["summary"] = _index_summary(service)
         context["no_index"] = context["summary"] is None
@@ -111,7 +121,14 @@ def search_page(
     size = context["page_size"]
     try:
         threshold = parse_min_score(context["min_score"])
-        wanted = service.request(q, k=size, offset=(page - 1) * size, mode=mode, min_score=threshold)
+        wanted = service.request(
+            q,
+            k=size,
+            offset=(page - 1) * size,
+            mode=mode,
+            min_score=threshold,
+            diversity=parse_diversity(context["diversity"]),
+        )
         result = run([wanted])[0]
     except SemsearchError as exc:
         context.update(error=str(exc), no_index=isinstance(exc, IndexNotFound | ModelMismatch))
@@ -120,6 +137,7 @@ def search_page(
         "q": q,
         "mode": result.mode if result.mode != context["default_mode"] else "",
         "min_score": context["min_score"],
+        "diversity": context["diversity"],
     }
     context.update(
         result=result,

@@ -89,6 +89,12 @@ class SearchBody(BaseModel):
         description="drop results whose `score` is below this (the final score of the mode: cosine "
         "in semantic, BM25 in keyword, the fused z-score in hybrid); `total` counts only those kept",
     )
+    diversity: float = Field(
+        0.0,
+        description="re-rank by maximal marginal relevance: 0 keeps the ranking, 1 picks by novelty "
+        "alone (MMR's 1 - lambda over a pool of the best 3 x (offset + k) results)",
+        json_schema_extra={"minimum": 0, "maximum": 1},
+    )
 
     @model_validator(mode="before")
     @classmethod

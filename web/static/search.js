@@ -11,6 +11,7 @@
   var input = document.getElementById("q");
   var modeSelect = document.getElementById("mode");
   var minScore = document.getElementById("min-score");  // present when the page came with min_score
+  var diversity = document.getElementById("diversity");  // MMR: fewer near-repeats among the results
 
   // "/" jumps to the search box from anywhere on any page (unless typing in a field).
   document.addEventListener("keydown", function (event) {
@@ -43,7 +44,7 @@
   var shownKey = key(results.dataset.query || "", results.dataset.mode || defaultMode,
                      Number(results.dataset.page) || 1);
 
-  function key(q, mode, page) { return [q, mode, page].join("\u0000"); }
+  function key(q, mode, page) { return [q, mode, page, diversity ? diversity.value : ""].join("\u0000"); }
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -63,6 +64,7 @@
     if (q) { params.set("q", q); }
     if (mode && mode !== defaultMode) { params.set("mode", mode); }
     if (minScore && minScore.value) { params.set("min_score", minScore.value); }
+    if (diversity && diversity.value) { params.set("diversity", diversity.value); }
     if (page > 1) { params.set("page", String(page)); }
     var text = params.toString();
     return "/" + (text ? "?" + text : "");
@@ -235,6 +237,7 @@
     results.setAttribute("aria-busy", "true");
     var params = new URLSearchParams({ q: q, k: String(pageSize), offset: String((page - 1) * pageSize), mode: mode });
     if (minScore && minScore.value) { params.set("min_score", minScore.value); }
+    if (diversity && diversity.value) { params.set("diversity", diversity.value); }
     fetch("/api/search?" + params.toString(), { signal: mine.signal, headers: { Accept: "application/json" } })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) {
@@ -266,6 +269,12 @@
     clearTimeout(timer);
     search(1, "replace");
   });
+  if (diversity) {
+    diversity.addEventListener("change", function () {
+      clearTimeout(timer);
+      search(1, "replace");
+    });
+  }
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     clearTimeout(timer);
