@@ -71,12 +71,19 @@ def distribution_scaled(scores: Mapping[str, float]) -> dict[str, float]:
 
 
 def weighted_sum(
-    dense: Mapping[str, float], keyword: Mapping[str, float], dense_weight: float, keyword_weight: float
+    dense: Mapping[str, float],
+    keyword: Mapping[str, float],
+    dense_weight: float,
+    keyword_weight: float,
+    keyword_floor: float | None = None,
 ) -> dict[str, float]:
     """dense_weight * dense + keyword_weight * keyword over the union. A key absent from a side
-    scored below everything that side listed: it gets that side's lowest normalised score."""
+    scored below everything that side listed: it gets that side's lowest normalised score, or
+    `keyword_floor` where the keyword side's true score of an absent key is known."""
     total = dense_weight + keyword_weight or 1.0
-    dense_floor, keyword_floor = min(dense.values(), default=0.0), min(keyword.values(), default=0.0)
+    dense_floor = min(dense.values(), default=0.0)
+    if keyword_floor is None:
+        keyword_floor = min(keyword.values(), default=0.0)
     return {
         key: (dense_weight * dense.get(key, dense_floor) + keyword_weight * keyword.get(key, keyword_floor))
         / total
@@ -101,10 +108,27 @@ def fused_order(fused: Mapping[str, float], rankings: Sequence[Sequence[str]]) -
     return sorted(fused, key=lambda key: (-fused[key], first_rank.get(key, len(fused))))
 
 
+def z_of_zero(scores: Mapping[str, float]) -> float:
+    """The z-score a BM25 of 0 (no query term) has on a list: one spread below its lowest
+    when the list has no spread."""
+    moments = _mean_and_spread(scores)
+    if moments is None:
+        return min(z_scores(scores).values(), default=0.0) - 1.0
+    mean, spread = moments
+    return (0.0 - mean) / spread
+
+
 def fuse_scores(
-    method: str, dense: Scored, keyword: Scored, dense_weight: float, settings: SearchSettings
+    method: str,
+    dense: Scored,
+    keyword: Scored,
+    dense_weight: float,
+    settings: SearchSettings,
+    keyword_complete: bool = False,
 ) -> dict[str, float]:
-    """The fused score of every key on either side."""
+    """The fused score of every key on either side. `keyword_complete`: the keyword list holds
+    every match, so a key absent from it has BM25 0 (z-score fusion then scores it so, below the
+    weakest match, instead of tying it with that match)."""
     dense_keys, keyword_keys = [k for k, _ in dense], [k for k, _ in keyword]
     if method == "rrf":
         return reciprocal_rank_fusion([(dense_keys, dense_weight), (keyword_keys, 1.0)], settings.rrf_k)
@@ -113,7 +137,8 @@ def fuse_scores(
         alpha = settings.blend_alpha
         return score_blend(dense_scores, keyword_scores, dense_weight * alpha, 1.0 - alpha)
     if method == "zscore":
-        return weighted_sum(z_scores(dense_scores), z_scores(keyword_scores), dense_weight, 1.0)
+        floor = z_of_zero(keyword_scores) if keyword_complete and keyword_scores else None
+        return weighted_sum(z_scores(dense_scores), z_scores(keyword_scores), dense_weight, 1.0, floor)
     if method == "dbsf":
         dense_scaled, keyword_scaled = distribution_scaled(dense_scores), distribution_scaled(keyword_scores)
         return weighted_sum(dense_scaled, keyword_scaled, dense_weight, 1.0)

@@ -352,7 +352,8 @@ class Searcher:
         by_dense, by_keyword = {r.key: r for r in dense}, {r.key: r for r in keyword}
         dense_side, keyword_side = [(r.key, r.score) for r in dense], [(r.key, r.score) for r in keyword]
         search = self.settings.search
-        fused = fuse_scores(search.fusion, dense_side, keyword_side, dense_weight, search)
+        complete = len(keyword) >= keyword_total  # every match listed: the rest have BM25 0
+        fused = fuse_scores(search.fusion, dense_side, keyword_side, dense_weight, search, complete)
         order = fused_order(fused, [[k for k, _ in dense_side], [k for k, _ in keyword_side]])
         if request.min_score is not None:
             order = [key for key in order if fused[key] >= request.min_score]

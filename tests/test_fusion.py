@@ -13,6 +13,7 @@ from indexer.pipeline import Indexer
 from search.fusion import (
     FUSIONS,
     fuse,
+    fuse_scores,
     fused_order,
     min_max,
     reciprocal_rank_fusion,
@@ -152,3 +153,16 @@ def test_every_fusion_keeps_every_key_once_and_respects_a_zero_dense_weight(meth
     order = fuse(method, dense, keyword, 1.0, settings)
     assert sorted(order) == ["a", "b", "c", "d", "e"]
     assert fuse(method, dense, keyword, 0.0, settings)[:2] == ["c", "d"]  # then ties at the floor
+
+
+def test_zscore_scores_a_key_without_any_query_term_below_the_weakest_match() -> None:
+    """With a complete keyword list, a document outside it has BM25 0: below every match, even
+    when the dense side cannot read the query (weight 0) and ranks it first."""
+    settings = SearchSettings()
+    dense = [("none", 0.9), ("weak", 0.5), ("strong", 0.2)]
+    keyword = [("strong", 21.6), ("weak", 5.5)]
+    fused = fuse_scores("zscore", dense, keyword, 0.0, settings, keyword_complete=True)
+    assert fused["strong"] > fused["weak"] > fused["none"]
+    assert fused["none"] == pytest.approx((0 - 13.55) / 8.05)
+    tied = fuse_scores("zscore", dense, keyword, 0.0, settings)  # a cut list: the floor is its lowest
+    assert tied["none"] == tied["weak"]
