@@ -130,6 +130,9 @@ class ServerSettings(_Section):
     batch_window_ms: float = Field(2.0, ge=0, le=100)
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")  # Host header names; "*": any
     max_body_kb: int = Field(1024, ge=1, le=1_048_576)  # larger request bodies get 413 unread
+    read_token: str = ""  # set: every page and API call needs it (SEMSEARCH_READ_TOKEN overrides)
+    max_in_flight: int = Field(64, ge=0, le=100_000)  # beyond: 503 + Retry-After at once; 0: no cap
+    log_format: Literal["json", "text"] = "json"  # server logs: one JSON object per line, with request ids
 
 
 class RuntimeSettings(_Section):

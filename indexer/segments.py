@@ -23,6 +23,7 @@ import faiss
 import numpy as np
 
 from indexer import ann
+from indexer.checksums import write_checksums
 from indexer.config import IndexSettings
 from indexer.layout import fsync_path
 from indexer.manifest import SegmentInfo
@@ -145,6 +146,7 @@ def write_segment(
         ann.save_index(index, folder / "ann.faiss")
         del index
         fsync_path(folder / "ann.faiss")
+    write_checksums(folder)
     fsync_path(folder)
     info = SegmentInfo(
         id=folder.name,
@@ -246,6 +248,21 @@ class SegmentSet:
                     write_segment(folder, rows.ids, rows.vectors, rows.doc_keys, postings, self.settings)
                 ]
             self.segments[run[0] : run[-1] + 1] = merged
+
+    def rebuild(self, position: int, texts: TextSource) -> None:
+        """Rewrite one segment from what is stored (ids, vectors, document keys): a fresh ANN
+        structure, and postings from the catalog's text; tombstoned rows are left out. This is
+        how `check --repair` replaces damaged derived files without re-embedding."""
+        part = self.segments[position]
+        rows = live_rows([part], self.dim)
+        if not len(rows.ids):
+            del self.segments[position]
+            return
+        postings = build_postings(((title, text) for _key, title, text in texts(rows.ids)), len(rows.ids))
+        folder = self.root / new_segment_id()
+        self.segments[position] = write_segment(
+            folder, rows.ids, rows.vectors, rows.doc_keys, postings, self.settings
+        )
 
     # -- reading ----------------------------------------------------------------------
     def count(self) -> int:

@@ -18,6 +18,7 @@ from indexer.config import Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
 from indexer.layout import IndexLayout
+from indexer.manifest import Manifest
 from indexer.snapshot import IndexSnapshot
 from search.filters import parse_filters
 from search.searcher import Hit, Searcher, SearchRequest, SearchResult
@@ -102,6 +103,11 @@ class SearchService:
                     if old.users == 0:
                         old.searcher.index.close()
             return self._live  # type: ignore[return-value]
+
+    def loaded(self) -> Manifest | None:
+        """The manifest of the generation being served, without opening one (None: none yet)."""
+        lease = self._live
+        return None if lease is None else lease.searcher.index.manifest
 
     def searcher(self) -> Searcher:
         """The live Searcher (for a single call; hold `using()` across several)."""

@@ -100,7 +100,20 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
 
     commands.add_parser("stats", parents=[shared], help="what the index holds")
-    commands.add_parser("check", parents=[shared], help="verify the index: files, counts, integrity")
+    check = commands.add_parser("check", parents=[shared], help="verify the index: files, counts, integrity")
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild what is derived (ANN, keyword postings, checksums) from what is stored; embeds nothing",
+    )
+    snapshot = commands.add_parser(
+        "snapshot", parents=[shared], help="copy the live index to DIR (consistent while a server runs)"
+    )
+    snapshot.add_argument("dest", type=Path, metavar="DIR")
+    restore = commands.add_parser(
+        "restore", parents=[shared], help="publish a snapshot from DIR as the live index (atomically)"
+    )
+    restore.add_argument("source", type=Path, metavar="DIR")
     listing = commands.add_parser("list", parents=[shared], help="the documents the index holds, by source")
     listing.add_argument("--source", help="only sources matching this glob, e.g. '*/notes/*'")
     listing.add_argument("--limit", type=int, default=50)
@@ -276,7 +289,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         from indexer.check import check_index
 
-        verdict = check_index(settings.index_dir)
+        if args.repair:
+            from indexer.repair import repair_index
+
+            repair = repair_index(settings)
+            for line in repair.before.problems:
+                print(f"FOUND    {line}")
+            for line in repair.repaired:
+                print(f"REPAIRED {line}")
+            verdict = repair.after
+        else:
+            verdict = check_index(settings.index_dir)
         for line in verdict.checked:
             print(f"ok       {line}")
         for line in verdict.problems:
@@ -286,6 +309,25 @@ def run(argv: Sequence[str] | None = None) -> int:
             + ("all checks passed" if verdict.ok else f"{len(verdict.problems)} problems")
         )
         return 0 if verdict.ok else 1
+
+    if args.command in ("snapshot", "restore"):
+        from indexer.backup import restore_snapshot, take_snapshot
+
+        if args.command == "snapshot":
+            taken = take_snapshot(settings.index_dir, args.dest)
+            print(
+                f"snapshot of {taken.generation} in {args.dest}: {taken.documents} documents, "
+                f"{taken.chunks} chunks, {taken.files} files, {taken.bytes / 1e6:.1f} MB "
+                f"in {taken.seconds:.1f} s"
+            )
+        else:
+            restored = restore_snapshot(args.source, settings.index_dir, settings.index.keep_versions)
+            print(
+                f"restored {args.source} as {restored.generation}: {restored.documents} documents, "
+                f"{restored.chunks} chunks in {restored.seconds:.1f} s (the previous version stays "
+                "until cleanup)"
+            )
+        return 0
 
     if args.command == "stats":
         from search.service import index_stats

@@ -92,6 +92,8 @@ def _orphan_chunks(index_dir: Path) -> None:
         (_scramble_postings, "keyword postings are malformed"),
         (_unnormalised, "not unit length"),
         (_orphan_chunks, "vectors belong to no chunk"),
+        (lambda d: _flip_byte(_first_segment(d) / "vectors.npy"), "vectors.npy does not match its checksum"),
+        (lambda d: _flip_byte(_hnsw_segment(d) / "ann.faiss"), "ann.faiss does not match its checksum"),
     ],
 )
 def test_damage_is_named(grown: Path, damage: Callable[[Path], None], named: str) -> None:
@@ -107,3 +109,75 @@ def test_cli_check_exit_code(grown: Path) -> None:
     _truncate_postings(grown)
     proc = semsearch("--index-dir", str(grown), "check", check=False)
     assert proc.returncode == 1 and "PROBLEM" in proc.stdout
+
+
+def _flip_byte(path: Path, offset: int = -9) -> None:
+    """One bit flipped near the end: the file still parses, only its checksum can tell."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _hnsw_segment(index_dir: Path) -> Path:
+    layout = IndexLayout(index_dir)
+    info = next(s for s in layout.current().segments if s.kind != "flat")
+    return layout.segments / info.id
+
+
+def _search_ids(settings, query: str, mode: str) -> list[str]:
+    from search.service import SearchService
+
+    service = SearchService.open(settings, HashingEmbedder())
+    try:
+        return [hit.doc_id for hit in service.search_text(query, k=5, mode=mode).hits]
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: (_hnsw_segment(d) / "ann.faiss").write_bytes(b"not an index"),
+        lambda d: (_hnsw_segment(d) / "ann.faiss").unlink(),
+        _truncate_postings,
+        _scramble_postings,
+        lambda d: (_first_segment(d) / "terms.npy").unlink(),
+        lambda d: (_first_segment(d) / "checksums.json").unlink(),
+    ],
+)
+def test_repair_rebuilds_derived_files_and_search_answers_as_before(
+    make_settings, grown: Path, damage: Callable[[Path], None]
+) -> None:
+    from indexer.repair import repair_index
+
+    settings = make_settings(index__flat_max_vectors=50)
+    before = {mode: _search_ids(settings, "w42 note 42", mode) for mode in ("semantic", "keyword")}
+    generation = IndexLayout(grown).current().generation
+    damage(grown)
+    assert not check_index(grown).ok
+    report = repair_index(settings)
+    assert report.repaired and report.after.ok, report.after.problems
+    assert IndexLayout(grown).current().generation > generation  # published, never edited in place
+    after = {mode: _search_ids(settings, "w42 note 42", mode) for mode in ("semantic", "keyword")}
+    assert after["keyword"] == before["keyword"]
+    assert after["semantic"][:3] == before["semantic"][:3]  # a rebuilt HNSW graph may order the tail differently
+
+
+def test_repair_refuses_damage_to_stored_vectors_and_writes_nothing(make_settings, grown: Path) -> None:
+    from indexer.errors import SemsearchError
+    from indexer.repair import repair_index
+
+    settings = make_settings(index__flat_max_vectors=50)
+    _flip_byte(_first_segment(grown) / "vectors.npy")
+    current = IndexLayout(grown).current_name()
+    with pytest.raises(SemsearchError, match="cannot repair without re-embedding.*rebuild"):
+        repair_index(settings)
+    assert IndexLayout(grown).current_name() == current
+
+
+def test_cli_repair(grown: Path) -> None:
+    from tests.test_cli import semsearch
+
+    _scramble_postings(grown)
+    out = semsearch("--index-dir", str(grown), "--model", "hashing-384", "check", "--repair").stdout
+    assert "REPAIRED" in out and "all checks passed" in out

@@ -27,6 +27,9 @@ from web.batching import QueryBatcher
 from web.embedding import shared
 from web.guards import RequestGuard
 from web.jobs import RebuildJobs
+from web.metrics import IndexCollector, Metrics
+from web.metrics import router as metrics_router
+from web.observe import RequestObserver
 from web.templating import STATIC, make_templates, static_url
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,20 @@ Errors are JSON objects `{"error": "..."}`: 400 malformed JSON, 401/403 rebuild 
 
 
 def create_app(
-    settings: Settings, embedder: Embedder | None = None, *, api_token: str | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    *,
+    api_token: str | None = None,
+    read_token: str | None = None,
 ) -> FastAPI:
     """The app for `settings.index_dir`.
 
     embedder: the query model, loaded once by the caller; None loads the configured one at
     start-up. api_token: bearer token for POST /api/rebuild (default `server.api_token`;
-    empty turns the endpoint off).
+    empty turns the endpoint off). read_token: needed for every page and API call when set
+    (default `server.read_token`; the api token is accepted too).
     """
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,10 +68,13 @@ def create_app(
         except SemsearchError as exc:  # serve anyway: /readyz says 503 until an index appears
             log.warning("not ready yet: %s", exc)
         window = settings.server.batch_window_ms / 1000
-        batcher = QueryBatcher(service.search_requests, window) if window > 0 else None
+        answer = metrics.observed(service.search_requests)
+        batcher = QueryBatcher(answer, window) if window > 0 else None
         app.state.service = service
         app.state.batcher = batcher
-        app.state.jobs = RebuildJobs(settings, model)
+        app.state.answer = answer
+        app.state.jobs = jobs = RebuildJobs(settings, model)
+        metrics.watch(IndexCollector(service.loaded, jobs.counts))
         try:
             yield
         finally:
@@ -80,15 +92,24 @@ def create_app(
     )
     app.state.templates = make_templates()
     app.state.api_token = settings.server.api_token if api_token is None else api_token
+    app.state.metrics = metrics
     errors.install(app)
     server = settings.server
+    reader = server.read_token if read_token is None else read_token
     app.add_middleware(
-        RequestGuard, allowed_hosts=server.allowed_hosts, max_body_bytes=server.max_body_kb * 1024
+        RequestGuard,
+        allowed_hosts=server.allowed_hosts,
+        max_body_bytes=server.max_body_kb * 1024,
+        read_tokens=(reader, app.state.api_token) if reader else (),
+        max_in_flight=server.max_in_flight,
+        on_reject=metrics.rejected.inc,
     )
+    app.add_middleware(RequestObserver, metrics=metrics)  # outermost: sees every answer, refusals too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
     space.install(app, settings)  # /map, /api/topics and the other embedding-space tools, /v1/embeddings
+    app.include_router(metrics_router)
     app.add_api_route("/docs", _swagger_ui, include_in_schema=False, response_class=HTMLResponse)
     return app
 

@@ -7,7 +7,7 @@ Routes ask for these with `Depends`, so tests can swap any of them through
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -28,20 +28,23 @@ def get_jobs(request: Request) -> RebuildJobs:
 
 
 class QueryRunner:
-    """Answers validated requests, through the micro-batcher when one is running."""
+    """Answers validated requests, through the micro-batcher when one is running (`answer` is
+    the service's batch entry point, as the metrics observe it)."""
 
-    def __init__(self, service: SearchService, batcher: QueryBatcher | None) -> None:
-        self.service = service
+    def __init__(
+        self, answer: Callable[[Sequence[SearchRequest]], list[SearchResult]], batcher: QueryBatcher | None
+    ) -> None:
+        self.answer = answer
         self.batcher = batcher
 
     def __call__(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
         if self.batcher is None:
-            return self.service.search_requests(requests)
+            return self.answer(requests)
         return self.batcher.submit(requests)
 
 
 def get_runner(request: Request) -> QueryRunner:
-    return QueryRunner(request.app.state.service, request.app.state.batcher)
+    return QueryRunner(request.app.state.answer, request.app.state.batcher)
 
 
 _bearer = HTTPBearer(auto_error=False, description="server.api_token (or SEMSEARCH_API_TOKEN)")

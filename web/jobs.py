@@ -94,6 +94,12 @@ class RebuildJobs:
             raise NotFound(f"no rebuild job {job_id!r} (jobs are kept in memory until the server restarts)")
         return job
 
+    def counts(self) -> dict[str, int]:
+        """Remembered jobs by state (for /metrics)."""
+        with self._lock:
+            states = [job.state for job in self._jobs.values()]
+        return {state: states.count(state) for state in set(states)}
+
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job's thread ends (tests, shutdown)."""
         thread = self._threads.get(job_id)
