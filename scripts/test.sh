@@ -3,10 +3,12 @@
 # real-model and real-browser tests included. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+# fonts-wqy-microhei: a CJK font, so the Chinese screenshot shows characters, not boxes.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+   || ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null
 fi
 bash scripts/setup.sh
 .venv/bin/python -m ruff check indexer search web semsearch tests benchmarks
