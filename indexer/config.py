@@ -76,6 +76,24 @@ class IndexSettings(_Section):
     merge_factor: int = Field(4, ge=2, le=100)  # segments merged into one at a time
     expunge_deletes: float = Field(0.3, gt=0, le=1)  # a segment this share deleted is rewritten
     keep_versions: int = Field(2, ge=0, le=100)  # older generations kept for servers still on them
+    # Where the ANN index lives: "" (FAISS, in the segments), milvus://HOST:PORT[/NAME] (a Milvus
+    # server or cluster) or a Milvus Lite file PATH.db (relative: inside index_dir). indexer/vector_store.py
+    vector_store: str = ""
+    milvus_index: Literal["HNSW", "IVF_FLAT", "IVF_PQ", "DISKANN", "FLAT"] = "HNSW"  # DISKANN: server only
+
+    @model_validator(mode="after")
+    def _known_store(self) -> IndexSettings:
+        store = self.vector_store
+        if store and not (store.startswith("milvus://") or store.endswith(".db")):
+            raise ValueError(f"vector_store: {store!r} is neither milvus://HOST:PORT nor a Milvus Lite *.db")
+        if store.startswith("milvus://"):
+            address = store.removeprefix("milvus://").split("/", 1)[0]
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"vector_store: {store!r} needs milvus://HOST:PORT")
+        if store and self.type == "auto":  # Milvus builds the ANN index: segments keep vectors only
+            return self.model_copy(update={"type": "flat"})
+        return self
 
 
 class LoaderSettings(_Section):
@@ -140,6 +158,16 @@ class RuntimeSettings(_Section):
     query_threads: int = Field(1, ge=0, le=1024)  # 0: all cores
 
 
+class EngineSettings(_Section):
+    """Where `index`/`rebuild` chunk and embed: here, or on Ray (indexer/ray_engine.py)."""
+
+    kind: Literal["local", "ray"] = "local"
+    ray_address: str = ""  # "": a local Ray for the run; else HOST:PORT of a running cluster, or "auto"
+    ray_actors: int = Field(0, ge=0, le=4096)  # 0: sized from the cluster's memory, cores and GPUs
+    ray_window: int = Field(20_000, ge=1)  # documents per Ray Data run (the model loads per actor per run)
+    ray_batch: int = Field(64, ge=1, le=65536)  # documents per actor call
+
+
 class Settings(_Section):
     index_dir: Path = Path("index")
     model: ModelSettings = ModelSettings()
@@ -149,6 +177,7 @@ class Settings(_Section):
     search: SearchSettings = SearchSettings()
     server: ServerSettings = ServerSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    engine: EngineSettings = EngineSettings()
 
 
 def _describe(error: ValidationError) -> str:

@@ -20,6 +20,7 @@ from indexer.chunking import Chunk, chunk_text
 from indexer.config import Settings
 from indexer.documents import Document
 from indexer.embedders import Embedder, embedder_info
+from indexer.engine import EmbeddingEngine, LocalEngine
 from indexer.errors import ChunkingChanged, IndexNotFound, SemsearchError
 from indexer.layout import IndexLayout
 from indexer.maintenance import compact_index
@@ -42,9 +43,12 @@ class Indexer:
         progress: ProgressHandler | None = None,
         hook: BuildHook = lambda _stage: None,
         verbose: bool = False,
+        engine: EmbeddingEngine | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
+        # Chunks and embeds what the writer hands over; local unless given (indexer/ray_engine.py)
+        self.engine = engine or LocalEngine(self.prepare, embedder, max(settings.model.batch_size * 8, 64))
         self.layout = IndexLayout(settings.index_dir)
         self.warn = warn
         self.progress = progress  # called with a Progress as the run goes (the CLI prints lines)

@@ -14,6 +14,7 @@ from indexer.manifest import EmbedderInfo, Manifest
 from indexer.segments import SegmentSet
 from indexer.store import Store
 from indexer.vector_index import FaissVectorIndex
+from indexer.vector_store import open_vector_index
 
 
 def check_embedder(built: EmbedderInfo, embedder: Embedder) -> None:
@@ -52,18 +53,16 @@ class IndexSnapshot:
         search: SearchSettings | None = None,
     ) -> IndexSnapshot:
         store = Store(layout.catalog_path(manifest), readonly=True)
+        settings = settings or IndexSettings()
         try:
-            segments = SegmentSet.open(
-                layout.segments, manifest.segments, manifest.embedder.dim, settings or IndexSettings()
-            )
+            segments = SegmentSet.open(layout.segments, manifest.segments, manifest.embedder.dim, settings)
+            vectors = open_vector_index(segments, manifest, settings, layout.index_dir)
         except BaseException:
             store.close()
             raise
         search = search or SearchSettings()
         parameters = Bm25Parameters(search.bm25_k1, search.bm25_b, search.title_weight)
-        return cls(
-            layout, manifest, store, FaissVectorIndex(segments), Bm25KeywordIndex(segments, parameters)
-        )
+        return cls(layout, manifest, store, vectors, Bm25KeywordIndex(segments, parameters))
 
     @property
     def segments(self) -> SegmentSet:

@@ -21,6 +21,7 @@ from indexer.analysis import cjk_fraction
 from indexer.chunking import Chunk
 from indexer.config import Settings
 from indexer.documents import Document, SkipSummary, discover_files, printable_path, read_documents
+from indexer.engine import EmbeddingEngine, Prepared
 from indexer.errors import DocumentError, SemsearchError
 from indexer.layout import IndexLayout
 from indexer.manifest import Manifest
@@ -28,6 +29,7 @@ from indexer.merge_policy import plan_full_compaction, plan_merges
 from indexer.segments import SegmentSet
 from indexer.store import Store, Version
 from indexer.vector_index import FaissVectorIndex
+from indexer.vector_store import open_mirror
 
 if TYPE_CHECKING:
     from indexer.pipeline import Indexer
@@ -82,8 +84,7 @@ class _Prepared:
     doc: Document
     origin: str
     state: tuple[float, int]
-    chunks: list[Chunk]
-    inputs: list[str]
+    prepared: Prepared | None  # None: the engine chunks it when it embeds (engine.py)
     is_update: bool
 
 
@@ -115,6 +116,7 @@ class Writer:
         self.segments = SegmentSet.open(
             self.layout.segments, base.segments, base.embedder.dim, self.settings.index
         )
+        self.mirror = open_mirror(self.settings.index, layout, base)  # Milvus, when configured
         # A previous run may have sealed a generation it never published, or published one
         # without clearing its staging: undo the first, finish the second.
         self.store.roll_back_unpublished(base.generation)
@@ -142,6 +144,10 @@ class Writer:
     def owner(self) -> Indexer:
         assert self._owner is not None, "this run only merges: it has no embedder"
         return self._owner
+
+    @property
+    def engine(self) -> EmbeddingEngine:
+        return self.owner.engine
 
     # -- reading files ----------------------------------------------------------------
     def ingest(self) -> None:
@@ -251,10 +257,10 @@ class Writer:
                 self._count(old is not None)
                 continue
             self._hint_language(doc)
-            chunks, inputs = self.owner.prepare(doc)
-            self.buffer.append(_Prepared(doc, origin, state, chunks, inputs, old is not None))
-            self.buffer_chunks += len(chunks)
-            if self.buffer_chunks >= self.batch_chunks:
+            prepared, units = self.engine.admit(doc)
+            self.buffer.append(_Prepared(doc, origin, state, prepared, old is not None))
+            self.buffer_chunks += units
+            if self.buffer_chunks >= self.engine.budget:
                 self._flush()
         if touched:
             self.store.begin()
@@ -277,20 +283,33 @@ class Writer:
 
     # -- embedding and staging --------------------------------------------------------
     def _flush(self) -> None:
-        """Embed the buffered documents and commit them, vectors included, in one transaction."""
+        """Hand the buffered documents to the engine; commit each batch it returns, vectors
+        included, in one transaction (a kill loses at most the batches in flight)."""
         if not self.buffer:
             return
-        texts = [text for item in self.buffer for text in item.inputs]
+        buffer, self.buffer, self.buffer_chunks = self.buffer, [], 0
+        done = 0
         started = time.perf_counter()
-        vectors = self.owner.embedder.embed_documents(texts)
-        self.report.embed_seconds += time.perf_counter() - started
-        self.report.chunks_embedded += len(texts)
+        for batch in self.engine.embed([i.doc for i in buffer], [i.prepared for i in buffer]):
+            self.report.embed_seconds += time.perf_counter() - started
+            items = buffer[done : done + len(batch.chunks)]
+            done += len(items)
+            self._stage(items, batch.chunks, batch.vectors)
+            started = time.perf_counter()
+        if done != len(buffer):
+            raise SemsearchError(f"the {self.engine.name} engine returned {done} of {len(buffer)} documents")
+
+    def _stage(self, items: list[_Prepared], chunks: list[list[Chunk]], vectors: np.ndarray) -> None:
+        n_chunks = sum(len(c) for c in chunks)
+        if len(vectors) != n_chunks:
+            raise SemsearchError(f"{len(vectors)} vectors for {n_chunks} chunks")
+        self.report.chunks_embedded += n_chunks
         self.store.begin()
         try:
             row = 0
-            for item in self.buffer:
+            for item, doc_chunks in zip(items, chunks, strict=True):
                 key = self.store.stage_document(item.doc, item.origin, item.state[0], item.state)
-                ids = self.store.stage_chunks(key, item.chunks)
+                ids = self.store.stage_chunks(key, doc_chunks)
                 self.store.stage_vectors(ids, vectors[row : row + len(ids)])
                 row += len(ids)
                 self.pending.append(key)
@@ -299,8 +318,7 @@ class Writer:
         except BaseException:
             self.store.rollback()
             raise
-        self.pending_chunks += len(texts)
-        self.buffer, self.buffer_chunks = [], 0
+        self.pending_chunks += n_chunks
         self.hook("embedded-batch")
         self._report_progress()
         if self.pending_chunks + self.batch_chunks > self.settings.index.segment_max_vectors:
@@ -336,6 +354,8 @@ class Writer:
         self.pending, self.pending_chunks, self.removals = [], 0, set()
 
     def _save(self, manifest: Manifest) -> None:
+        if self.mirror is not None:  # the external store holds a generation before it is named
+            self.mirror.sync(manifest, self.segments)
         if self.draft:
             self.layout.save_draft(manifest)
         else:
@@ -382,16 +402,22 @@ class Writer:
         if self.report.changed or self.draft:
             self.compact(full=False)
         if self.draft:
+            if self.mirror is not None:
+                self.mirror.sync(self.current, self.segments)
             self.layout.publish(self.current)
             self.layout.drop_draft()
             self.report.published = True
         self._purge(self.settings.index.keep_versions if keep_versions is None else keep_versions)
+        if self.mirror is not None:
+            self.mirror.published(self.layout)  # alias to the live collection; drop unreferenced ones
         report = self.report
         report.version = self.current.name
         report.documents = self.current.documents
         report.chunks = self.current.chunks
         report.segments = len(self.current.segments)
-        report.index_type = FaissVectorIndex(self.segments).describe()
+        report.index_type = (
+            self.mirror.describe() if self.mirror is not None else FaissVectorIndex(self.segments).describe()
+        )
         return report
 
     def _purge(self, keep_versions: int) -> None:
@@ -432,3 +458,5 @@ class Writer:
         self.store.rollback()
         self.segments.close()
         self.store.close()
+        if self.mirror is not None:
+            self.mirror.close()

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from indexer.config import Settings
+from indexer.config import IndexSettings, Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
 from indexer.layout import IndexLayout
@@ -45,9 +45,10 @@ def describe_index(index: IndexSnapshot) -> dict[str, Any]:
     }
 
 
-def index_stats(index_dir: Path) -> dict[str, Any]:
-    """Stats without a model: opens the live generation just for this."""
-    index = IndexSnapshot.open(index_dir)
+def index_stats(index_dir: Path, settings: IndexSettings | None = None) -> dict[str, Any]:
+    """Stats without a model: opens the live generation just for this (in the configured
+    vector store, so `index_type` names Milvus where it is used)."""
+    index = IndexSnapshot.open(index_dir, settings)
     try:
         return describe_index(index)
     finally:

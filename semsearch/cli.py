@@ -47,6 +47,15 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine", choices=("local", "ray"), default=None, help="chunk and embed here or on Ray"
+    )
+    parser.add_argument(
+        "--ray-address", default=None, metavar="ADDR", help="a running Ray cluster (default: a local Ray)"
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semsearch", description="Index your documents and search them by meaning."
@@ -61,6 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     index.add_argument("-v", "--verbose", action="store_true", help="name every skipped file")
+    _engine_options(index)
 
     rebuild = commands.add_parser(
         "rebuild", parents=[shared], help="build a complete new index and swap it in atomically"
@@ -69,6 +79,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "paths", nargs="*", type=Path, metavar="PATH", help="default: the paths the index was built from"
     )
     rebuild.add_argument("-v", "--verbose", action="store_true", help="name every skipped file")
+    _engine_options(rebuild)
 
     search = commands.add_parser("search", parents=[shared], help="search the index")
     search.add_argument("query")
@@ -160,6 +171,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "index_dir": args.index_dir,
         "model.name": args.model,
         "runtime.threads": args.threads,
+        "engine.kind": getattr(args, "engine", None),
+        "engine.ray_address": getattr(args, "ray_address", None),
     }
     if args.model:  # a model chosen on the command line picks its own backend
         overrides["model.backend"] = "auto"
@@ -252,8 +265,18 @@ def run(argv: Sequence[str] | None = None) -> int:
             if args.command == "index"
             else create_embedder(settings.model, threads)  # a rebuild may switch models
         )
-        indexer = Indexer(settings, embedder, warn=_warn, progress=ProgressLines(_warn), verbose=args.verbose)
-        report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
+        engine = None
+        if settings.engine.kind == "ray":
+            from indexer.ray_engine import RayEngine
+
+            engine = RayEngine(settings, embedder.dim, warn=_warn)
+        indexer = Indexer(
+            settings, embedder, warn=_warn, progress=ProgressLines(_warn), verbose=args.verbose, engine=engine
+        )
+        try:
+            report = indexer.index(args.paths) if args.command == "index" else indexer.rebuild(args.paths)
+        finally:
+            indexer.engine.close()
         _print_report(report)
         return 0
 
@@ -332,7 +355,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "stats":
         from search.service import index_stats
 
-        stats = index_stats(settings.index_dir)
+        stats = index_stats(settings.index_dir, settings.index)
         skipped = stats.pop("skipped_last_run")
         stats["by_type"] = ", ".join(f"{kind} {count}" for kind, count in stats["by_type"].items()) or "-"
         for key, value in stats.items():
