@@ -445,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SemsearchError as exc:
         print(f"semsearch: error: {exc}", file=sys.stderr)
         code = 1
+    except BrokenPipeError:  # `search ... | head`: the reader left (caught before OSError, its base)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     except (OSError, sqlite3.OperationalError) as exc:
         if not _disk_full(exc):
             raise
@@ -457,7 +460,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("semsearch: interrupted", file=sys.stderr)
         code = 130
-    except BrokenPipeError:  # `semsearch search ... | head`: the reader left, nothing to report
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
     sys.exit(code)
