@@ -99,11 +99,14 @@ class Isolation:
     score: np.ndarray  # the smaller z: an outlier must stand out on both
 
 
+MIN_SPREAD = 0.05  # of cosine distance: in a corpus of near-copies a tiny difference is no outlier
+
+
 def _robust_z(values: np.ndarray) -> np.ndarray:
+    """(value - median) / (1.4826 MAD, at least MIN_SPREAD): a few outliers cannot inflate the
+    spread they are measured against, as they would a standard deviation."""
     median = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - median)))  # MAD, scaled to a normal's sigma
-    if spread < 1e-9:
-        spread = float(np.mean(np.abs(values - median))) or 1e-9
+    spread = max(1.4826 * float(np.median(np.abs(values - median))), MIN_SPREAD)
     return (values - median) / spread
 
 

@@ -18,9 +18,9 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
     n = len(vectors)
     if n == 0:
         return np.zeros((0, 2), np.float32), [0.0, 0.0]
-    x = np.asarray(vectors, dtype=np.float64)
-    centred = x - x.mean(axis=0)
-    covariance = centred.T @ centred / max(n - 1, 1)
+    x = np.asarray(vectors, dtype=np.float32)
+    centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    covariance = (centred.T @ centred).astype(np.float64) / max(n - 1, 1)  # float32 product: BLAS sgemm
     values, axes = np.linalg.eigh(covariance)
     top = np.argsort(values)[::-1][:2]
     components = axes[:, top]
