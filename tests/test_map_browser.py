@@ -1,11 +1,12 @@
 """The map in a real browser: headless Chromium loads /map, the points and the topic legend are
 drawn, a query's hits are ringed, hovering shows a title and a click opens the document. The
-screenshot is the README's picture (docs/map.png).
+screenshot goes to test-output/map.png.
 
 The corpus is the first MAP_DOCS SciFact abstracts (shared/data) when present, else a small
 themed corpus, indexed with the hashing fake: the test is about the page, not the model.
-SEMSEARCH_MAP_MODEL=all-MiniLM-L6-v2 indexes with a real model instead (slower; the README's
-picture was taken so).
+SEMSEARCH_MAP_INDEX=DIR serves an index built before instead, with its own model, and also
+saves the README's picture, docs/map.png (taken so over all of SciFact indexed with MiniLM:
+`python -m benchmarks.space --scifact-index DIR` builds it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from indexer.config import load_settings
-from indexer.embedders import HashingEmbedder, create_embedder
+from indexer.embedders import HashingEmbedder, embedder_for
+from indexer.layout import IndexLayout
 from indexer.pipeline import Indexer
 from tests.conftest import REPO, SHARED_DATA, write_corpus
 from tests.test_browser import driver, wait  # noqa: F401 - the module's browser fixture
@@ -27,7 +29,8 @@ from web.app import create_app
 
 pytestmark = pytest.mark.browser
 MAP_DOCS = 1500
-SCREENSHOT = REPO / "docs" / "map.png"
+SCREENSHOTS = REPO / "test-output"
+README_PICTURE = REPO / "docs" / "map.png"
 
 try:
     from selenium.webdriver.common.action_chains import ActionChains
@@ -50,16 +53,20 @@ def _corpus(root: Path) -> tuple[Path, str]:
 
 @pytest.fixture(scope="module")
 def map_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, int]]:
-    root = tmp_path_factory.mktemp("map")
-    settings = load_settings(None, {"index_dir": str(root / "index")})
-    model = os.environ.get("SEMSEARCH_MAP_MODEL")
-    embedder = HashingEmbedder(dim=384)
-    if model:
-        embedder = create_embedder(load_settings(None, {"model.name": model}).model)  # type: ignore[assignment]
-    corpus, query = _corpus(root / "docs")
-    report = Indexer(settings, embedder).index([corpus])
+    given = os.environ.get("SEMSEARCH_MAP_INDEX")
+    if given:
+        settings = load_settings(None, {"index_dir": given})
+        embedder = embedder_for(settings, 0, model_given=False)
+        documents = IndexLayout(Path(given)).current().documents
+        query = "vitamin D deficiency"
+    else:
+        root = tmp_path_factory.mktemp("map")
+        settings = load_settings(None, {"index_dir": str(root / "index")})
+        embedder = HashingEmbedder(dim=384)
+        corpus, query = _corpus(root / "docs")
+        documents = Indexer(settings, embedder).index([corpus]).documents
     with running_server(create_app(settings, embedder)) as url:
-        yield url, query, report.documents
+        yield url, query, documents
 
 
 def _wait_ready(browser: WebDriver) -> None:
@@ -93,8 +100,10 @@ def test_map_draws_points_topics_and_marks_hits(
         "for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) { n++; } } return n;"
     )
     assert painted > documents  # every point covers a few pixels
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOT))
+    SCREENSHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / "map.png"))
+    if os.environ.get("SEMSEARCH_MAP_INDEX"):
+        driver.save_screenshot(str(README_PICTURE))
 
     # along the middle line, the cursor finds a point: its title shows, and a click opens it
     width = driver.execute_script("return document.getElementById('map-canvas').clientWidth;")

@@ -9,6 +9,7 @@ and `/map`. Files of generations that no longer exist are deleted when a new one
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from search.space.projection import pca_2d
 from search.space.topics import Clustering, central_rows, cluster, topic_terms
 
 FORMAT = 1
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,5 +137,8 @@ def atlas_for(layout: IndexLayout, index: IndexSnapshot) -> Atlas:
     atlas = load_atlas(layout, index.generation)
     if atlas is None:
         atlas = compute_atlas(index)
-        save_atlas(layout, atlas)
+        try:
+            save_atlas(layout, atlas)
+        except OSError as exc:  # a read-only index: the answer stands, it is just not kept
+            log.warning("could not keep the atlas in %s: %s", atlas_path(layout, atlas.generation), exc)
     return atlas
