@@ -79,7 +79,14 @@ def free_port() -> int:
 
 @contextmanager
 def server(index_dir: Path, model: str | None, window_ms: float) -> Iterator[int]:
-    """`semsearch serve` in a subprocess with server.batch_window_ms = window_ms."""
+    """`semsearch serve` in a subprocess with server.batch_window_ms = window_ms; its port."""
+    with serving(index_dir, model, window_ms) as (port, _pid):
+        yield port
+
+
+@contextmanager
+def serving(index_dir: Path, model: str | None, window_ms: float) -> Iterator[tuple[int, int]]:
+    """As `server`, yielding (port, process id)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
@@ -88,12 +95,16 @@ def server(index_dir: Path, model: str | None, window_ms: float) -> Iterator[int
         if model:
             command += ["--model", model]
         command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # The log goes to a file: a pipe nobody reads fills up (one line per request) and the
+        # server blocks writing to it.
+        log = open(Path(tmp) / "server.log", "w+", encoding="utf-8")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
         try:
             deadline = time.monotonic() + 120
             while True:
                 if process.poll() is not None:
-                    raise SystemExit(f"server exited: {process.stderr.read() if process.stderr else ''}")
+                    log.seek(0)
+                    raise SystemExit(f"server exited: {log.read()[-2000:]}")
                 try:
                     if get(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "/readyz")[0] == 200:
                         break
@@ -102,10 +113,11 @@ def server(index_dir: Path, model: str | None, window_ms: float) -> Iterator[int
                 if time.monotonic() > deadline:
                     raise SystemExit("server did not become ready in 120 s")
                 time.sleep(0.2)
-            yield port
+            yield port, process.pid
         finally:
             process.terminate()
             process.wait(30)
+            log.close()
 
 
 def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:

@@ -160,7 +160,9 @@ def test_repair_rebuilds_derived_files_and_search_answers_as_before(
     assert IndexLayout(grown).current().generation > generation  # published, never edited in place
     after = {mode: _search_ids(settings, "w42 note 42", mode) for mode in ("semantic", "keyword")}
     assert after["keyword"] == before["keyword"]
-    assert after["semantic"][:3] == before["semantic"][:3]  # a rebuilt HNSW graph may order the tail differently
+    assert (
+        after["semantic"][:3] == before["semantic"][:3]
+    )  # a rebuilt HNSW graph may order the tail differently
 
 
 def test_repair_refuses_damage_to_stored_vectors_and_writes_nothing(make_settings, grown: Path) -> None:

@@ -78,7 +78,9 @@ def test_request_ids_are_returned_and_kept_when_sane(client: TestClient) -> None
     assert hostile != "x" * 300 and len(hostile) == 16
 
 
-def test_one_json_log_line_per_request_with_its_id(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_one_json_log_line_per_request_with_its_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="semsearch.access"):
         client.get("/api/search", params={"q": "cat"}, headers={"X-Request-ID": "req-42"})
     records = [r for r in caplog.records if r.name == "semsearch.access"]

@@ -126,7 +126,7 @@ def search_batch(service: ServiceDep, run: RunnerDep, body: BatchBody) -> Json:
 def documents(
     service: ServiceDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="documents per page")] = 50,
-    offset: Annotated[int, Query(ge=0, description="documents to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="documents to skip")] = 0,
     source: Annotated[
         str | None, Query(max_length=1000, description="glob over sources, e.g. */notes/*")
     ] = None,

@@ -22,7 +22,7 @@ from indexer.embedders import Embedder, create_embedder
 from indexer.errors import SemsearchError
 from indexer.runtime import thread_count
 from search.service import SearchService
-from web import api, errors, pages, space
+from web import api, errors, openapi, pages, space
 from web.batching import QueryBatcher
 from web.embedding import shared
 from web.guards import RequestGuard
@@ -110,6 +110,7 @@ def create_app(
     app.include_router(pages.router)
     space.install(app, settings)  # /map, /api/topics and the other embedding-space tools, /v1/embeddings
     app.include_router(metrics_router)
+    openapi.install(app, settings.search)
     app.add_api_route("/docs", _swagger_ui, include_in_schema=False, response_class=HTMLResponse)
     return app
 

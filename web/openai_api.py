@@ -22,10 +22,13 @@ MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 32_000
 
 
+InputText = Annotated[str, Field(min_length=1, max_length=MAX_INPUT_CHARS)]  # stated in the schema
+
+
 class EmbeddingsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input: str | Annotated[list[str], Field(min_length=1, max_length=MAX_INPUTS)]
+    input: InputText | Annotated[list[InputText], Field(min_length=1, max_length=MAX_INPUTS)]
     model: str = Field("", description="any name: this server has one model")
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1, description="must equal the model's size when given")

@@ -7,9 +7,9 @@ checked by SearchService, the one place the CLI and the API share.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 from indexer.config import Mode
@@ -41,6 +41,19 @@ def _lone_surrogate(value: Any, where: str = "") -> str | None:
     return None
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 5.0 as an integer, so it is one here; `true` is not a count."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a boolean")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer count: strict (no "5", no true), but 5.0 is 5, as JSON Schema has it.
+Count = Annotated[int, BeforeValidator(_integral), Strict()]
+
+
 class SearchBody(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -64,15 +77,13 @@ class SearchBody(BaseModel):
         strict=True,
         json_schema_extra={"minLength": 1},
     )
-    k: int | None = Field(
+    k: Count | None = Field(
         None,
-        strict=True,
         description="results to return (1..search.max_k; default search.default_k)",
         json_schema_extra={"minimum": 1},
     )
-    offset: int = Field(
+    offset: Count = Field(
         0,
-        strict=True,
         description="skip this many results (0..10 x search.max_k)",
         json_schema_extra={"minimum": 0},
     )

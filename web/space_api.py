@@ -80,12 +80,18 @@ def outliers(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 20)
 
 
 class ClassifyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Exactly one of text and texts: stated in the schema, so clients (and fuzzers) know.
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["texts"]}]}
+    )
 
-    text: str | None = Field(None, min_length=1, description="one text to classify")
-    texts: list[str] | None = Field(None, min_length=1, max_length=MAX_CLASSIFY_TEXTS)
+    # Absent, never null: the schema's oneOf asks for exactly one of them to be present.
+    text: str = Field(None, min_length=1, description="one text to classify")  # type: ignore[assignment]
+    texts: list[str] = Field(None, min_length=1, max_length=MAX_CLASSIFY_TEXTS)  # type: ignore[assignment]
     labels: list[Label] | None = Field(
-        None, description="labels to choose from (default: those of the last `semsearch classify`)"
+        None,
+        min_length=2,
+        description="labels to choose from, two or more (default: those of the last `semsearch classify`)",
     )
 
 
