@@ -80,6 +80,9 @@ class IndexSettings(_Section):
     # server or cluster) or a Milvus Lite file PATH.db (relative: inside index_dir). indexer/vector_store.py
     vector_store: str = ""
     milvus_index: Literal["HNSW", "IVF_FLAT", "IVF_PQ", "DISKANN", "FLAT"] = "HNSW"  # DISKANN: server only
+    # Searches: Strong sees every write before it (a 2.3 server waits for its 200 ms time tick);
+    # Bounded answers at once, and a generation published seconds ago may miss its newest rows.
+    milvus_consistency: Literal["Strong", "Bounded"] = "Strong"
 
     @model_validator(mode="after")
     def _known_store(self) -> IndexSettings:

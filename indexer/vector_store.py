@@ -15,7 +15,7 @@ from indexer.segments import SegmentSet
 from indexer.vector_index import FaissVectorIndex
 
 if TYPE_CHECKING:
-    from indexer.milvus_index import MilvusMirror
+    from indexer.milvus_sync import MilvusMirror
 
 
 def open_vector_index(
@@ -34,6 +34,6 @@ def open_mirror(settings: IndexSettings, layout: IndexLayout, base: Manifest) ->
     its structures are written with the segments)."""
     if not settings.vector_store:
         return None
-    from indexer.milvus_index import MilvusMirror
+    from indexer.milvus_sync import MilvusMirror
 
     return MilvusMirror(settings, layout, base)

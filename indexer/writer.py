@@ -401,9 +401,9 @@ class Writer:
             self.store.commit()
         if self.report.changed or self.draft:
             self.compact(full=False)
+        if self.mirror is not None:  # a no-op when in step; else repairs a lost or new collection
+            self.mirror.sync(self.current, self.segments)
         if self.draft:
-            if self.mirror is not None:
-                self.mirror.sync(self.current, self.segments)
             self.layout.publish(self.current)
             self.layout.drop_draft()
             self.report.published = True

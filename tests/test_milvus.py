@@ -95,3 +95,18 @@ def test_bad_store_uris_fail_at_load(store: str, tmp_path: Path) -> None:
         return
     with pytest.raises(ConfigError, match="vector_store"):
         load_settings(None, {"index.vector_store": store})
+
+
+def test_an_index_run_moves_a_faiss_index_onto_milvus(tmp_path: Path) -> None:
+    """Switching stores needs no re-embedding: `index` with nothing new fills the collection."""
+    corpus = write_records(tmp_path / "docs" / "r.jsonl", 40)
+    Indexer(load_settings(None, {"index_dir": str(tmp_path / "index")}), HashingEmbedder()).index([corpus])
+    milvus = load_settings(None, {"index_dir": str(tmp_path / "index"), "index.vector_store": "m.db"})
+    report = Indexer(milvus, HashingEmbedder()).index([corpus])
+    assert report.chunks_embedded == 0 and report.unchanged == 40
+    index = IndexSnapshot.open(milvus.index_dir, milvus.index)
+    try:
+        assert milvus_count(index) == index.vectors.count() == 40
+        assert "Milvus Lite" in index.vectors.describe()
+    finally:
+        index.close()
