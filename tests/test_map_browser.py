@@ -83,7 +83,7 @@ def test_map_draws_points_topics_and_marks_hits(
     map_server: tuple[str, str, int],
 ) -> None:
     url, query, documents = map_server
-    driver.set_window_size(1280, 1100)
+    driver.set_window_size(1280, 1400)  # the map and the topic legend below it
     driver.get(f"{url}/map?q={query.replace(' ', '+')}")
     _wait_ready(driver)
     page = driver.find_element(By.ID, "map-page")
