@@ -50,6 +50,7 @@ NO_SUFFIX = "(none)"  # how a file without a suffix (LICENSE) is named in messag
 CSV_FIELD_LIMIT = 2**31 - 1  # csv's default (128 KiB) refuses long texts; this fits a C long everywhere
 _SNIFF_BYTES = 4096  # how much of a file decides "binary?" and "UTF-16?"
 _SNIFF_TEXT_BYTES = 8192  # how much of a file without a suffix decides "text?"
+_DETECT_BYTES = 65536  # how much of a file that is not UTF-8 decides its encoding
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 logger = logging.getLogger(__name__)
@@ -97,26 +98,78 @@ def _looks_binary(head: bytes) -> bool:
     return b"\x00" in head[:_SNIFF_BYTES] and not head.startswith(_UTF16_BOMS)
 
 
-def decode_text(data: bytes, path: Path) -> str:
-    """UTF-8 (with or without BOM), then UTF-16 by BOM; anything else is refused, not guessed."""
+def detect_encoding(sample: bytes) -> str | None:
+    """The encoding of text that is neither UTF-8 nor UTF-16 with a BOM: GBK/GB18030, Big5,
+    Shift JIS, UTF-16 without a BOM, legacy single-byte sets (charset-normalizer, which checks
+    that the decoded text reads as language, not noise). None: no encoding fits (binary)."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample[:_DETECT_BYTES]).best()
+    return None if best is None else best.encoding
+
+
+def mostly_utf8(sample: bytes) -> bool:
+    """UTF-8, perhaps damaged: it decodes, or at least as many of its multi-byte characters
+    decode as there are bad bytes (single-byte encodings almost never form valid UTF-8
+    sequences). Such text is refused (in a record file, reported line by line) rather than
+    read as mojibake in a guessed encoding; ASCII with stray high bytes (café in Latin-1)
+    goes to detection."""
+    text = sample.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    decoded = sum(1 for ch in text if ord(ch) > 127) - bad
+    return bad == 0 or bad <= decoded
+
+
+def _legacy_or_binary(data: bytes, path: Path, reason: str) -> str:
+    """Text in a detected encoding, decoded strictly; else a DocumentError saying why."""
     name = printable_path(path)
-    if _looks_binary(data):
-        raise DocumentError(f"{name}: looks binary (NUL bytes), skipped")
+    if b"\x00" not in data[:_SNIFF_BYTES] and mostly_utf8(data[:_DETECT_BYTES]):
+        raise DocumentError(f"{name}: {reason}")
+    encoding = detect_encoding(data)
+    has_nul = b"\x00" in data[:_SNIFF_BYTES]
+    if encoding is None or (has_nul and not encoding.startswith(("utf_16", "utf_32"))):
+        raise DocumentError(f"{name}: looks binary (NUL bytes), skipped" if has_nul else f"{name}: {reason}")
     try:
-        if data.startswith(_UTF16_BOMS):
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise DocumentError(f"{name}: {reason}; as {encoding} it does not decode either") from None
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """UTF-8 (with or without BOM), UTF-16 by BOM, else the encoding detected from the bytes
+    (GBK, Big5, UTF-16 without a BOM...); binary data is refused."""
+    if data.startswith(_UTF16_BOMS):
+        try:
             return data.decode("utf-16")
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"{name}: not valid UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except UnicodeDecodeError as exc:
+            raise DocumentError(f"{printable_path(path)}: not valid UTF-16 text ({exc.reason})") from None
+    if not _looks_binary(data):
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            reason = f"not valid UTF-8 text ({exc.reason} at byte {exc.start})"
+    else:
+        reason = "looks binary (NUL bytes), skipped"
+    return _legacy_or_binary(data, path, reason)
 
 
 def _sniff_encoding(stream: IO[bytes], path: Path) -> str:
-    """Peek at the start of an open binary stream (then rewind): refuse binary, spot UTF-16."""
-    head = stream.read(_SNIFF_BYTES)
+    """Peek at the start of an open binary stream (then rewind): refuse binary, spot UTF-16
+    and legacy encodings (a record file in GBK is read as GBK, line by line)."""
+    head = stream.read(_DETECT_BYTES)
     stream.seek(0)
-    if _looks_binary(head):
+    if head.startswith(_UTF16_BOMS):
+        return "utf-16"
+    if not _looks_binary(head) and mostly_utf8(head):
+        return "utf-8-sig"  # bad lines, if any, are reported one by one
+    encoding = detect_encoding(head)
+    if encoding is None or encoding in ("utf_8", "ascii"):
+        if _looks_binary(head):
+            raise DocumentError(f"{printable_path(path)}: looks binary (NUL bytes), skipped")
+        return "utf-8-sig"  # mostly UTF-8: the bad lines are reported one by one
+    if _looks_binary(head) and not encoding.startswith(("utf_16", "utf_32")):
         raise DocumentError(f"{printable_path(path)}: looks binary (NUL bytes), skipped")
-    return "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8-sig"
+    return encoding
 
 
 def _head_is_text(head: bytes, whole: bool) -> bool:
@@ -402,7 +455,7 @@ def _jsonl_records(path: Path, compressed: bool, on_problem: Problem) -> Iterato
     with _open_binary(path, compressed) as stream:
         encoding = _sniff_encoding(stream, path)
         lines: Iterable[tuple[int, str | None]]
-        if encoding == "utf-16":  # rare; decode_text accepts it, so the record reader does too
+        if encoding != "utf-8-sig":  # UTF-16 or a detected legacy encoding (GBK, Big5...)
             lines = enumerate(io.TextIOWrapper(stream, encoding=encoding), start=1)
         else:
             lines = _utf8_lines(stream, name, on_problem)

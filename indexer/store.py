@@ -473,6 +473,11 @@ class Store:
         )
         return [(r[0], r[1], r[2], int(r[3]), float(r[4])) for r in rows]
 
+    def count_listed(self, gen: int, source_glob: str) -> int:
+        """How many documents `list_documents` pages through for this glob."""
+        sql = f"SELECT count(*) FROM documents d WHERE {visible(gen)} AND d.source GLOB ?"  # noqa: S608
+        return int(self.db.execute(sql, [source_glob]).fetchone()[0])
+
     def live_keys(self, gen: int, doc_ids: Sequence[str] = (), source_glob: str | None = None) -> list[int]:
         """Keys of the versions generation `gen` holds with these ids, or whose source matches."""
         keys = [v.key for v in self.live_versions(doc_ids, gen).values()] if doc_ids else []

@@ -99,7 +99,7 @@ def test_pdf_text_is_extracted() -> None:
     ("name", "content", "reason"),
     [
         ("bin.txt", b"\x00\x01\x02binary", "binary"),
-        ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "UTF-8"),
+        ("damaged.txt", "naïve café crème brûlée déjà vu".encode() + b"\xff" + "où".encode(), "UTF-8"),
         ("broken.pdf", b"%PDF-1.4 not really a pdf", "PDF"),
         ("bin.jsonl", b'{"id": 1, "text": "ok"}\x00\x00', "binary"),
         ("bin.csv", b"id,text\n1,\x00\x00", "binary"),
@@ -204,13 +204,51 @@ def test_jsonl_bad_records_are_reported_by_line_and_skipped(tmp_path: Path) -> N
 
 
 def test_jsonl_line_that_is_not_utf8_is_skipped(tmp_path: Path) -> None:
-    path = tmp_path / "latin.jsonl"
-    path.write_bytes(
-        b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "caf\xe9"}\n{"_id": "c", "text": "ok"}\n'
+    """A UTF-8 file with one damaged line: that line is reported, the rest read as UTF-8."""
+    path = tmp_path / "damaged.jsonl"
+    good = "".join(
+        json.dumps({"_id": f"g{n}", "text": "crème brûlée à la carte"}, ensure_ascii=False) + "\n"
+        for n in range(3)
     )
+    path.write_bytes(good.encode() + b'{"_id": "b", "text": "caf\xe9"}\n' + good.replace("g", "h").encode())
     ids, problems = problems_of(path)
-    assert ids == ["a", "c"]
-    assert_reported(problems, path, {2: "not valid UTF-8"})
+    assert ids == ["g0", "g1", "g2", "h0", "h1", "h2"]
+    assert_reported(problems, path, {4: "not valid UTF-8"})
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name", "text"),
+    [
+        ("gbk", "gbk.txt", "央行再次提高了利率，以抑制通货膨胀。冰川在数千年间雕刻出山谷。"),
+        ("big5", "big5.txt", "央行再次提高了利率，以抑制通貨膨脹。冰川在數千年間雕刻出山谷。"),
+        ("utf-16-le", "utf16.txt", "Glaciers carve valleys over thousands of years. 冰川雕刻山谷。"),
+        (
+            "latin-1",
+            "latin1.txt",
+            "Les glaciers creusent des vallées depuis des milliers d'années, été comme hiver.",
+        ),
+    ],
+)
+def test_text_in_other_encodings_is_detected_and_read(
+    tmp_path: Path, encoding: str, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes((text + "\n").encode(encoding) * 3)
+    (doc,) = read_file(path, LOADER)
+    assert doc.text.strip().startswith(text)
+
+
+def test_a_jsonl_file_in_gbk_is_read_record_by_record(tmp_path: Path) -> None:
+    path = tmp_path / "zh.jsonl"
+    lines = [
+        json.dumps(
+            {"_id": f"z{n}", "text": f"第{n}条：央行再次提高了利率，以抑制通货膨胀。"}, ensure_ascii=False
+        )
+        for n in range(20)
+    ]
+    path.write_bytes(("\n".join(lines) + "\n").encode("gbk"))
+    ids, problems = problems_of(path)
+    assert ids == [f"z{n}" for n in range(20)] and problems == []
 
 
 def test_csv_and_json_bad_records_name_their_place(tmp_path: Path) -> None:
@@ -287,7 +325,7 @@ def test_an_error_mid_file_surfaces_as_document_error(
 
 def test_csv_with_bad_bytes_mid_file_is_a_document_error(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
-    rows = "".join(f"r{n},fine\n" for n in range(5000)).encode("utf-8")
+    rows = "".join(f"r{n},fine\n" for n in range(12_000)).encode("utf-8")  # past the sniffed head
     path.write_bytes(b"id,text\n" + rows + b"last,caf\xe9\n")
     documents = read_documents(path, LOADER, pytest.fail)
     assert next(documents).id == "r0"
