@@ -211,7 +211,11 @@ class SearchService:
             raise QueryError(f"limit must be between 1 and 1000 and offset at least 0, got {limit}, {offset}")
         with self.using() as searcher, self._lock:
             rows = searcher.index.store.list_documents(searcher.generation, limit, offset, source)
-            total = searcher.index.manifest.documents
+            total = (
+                searcher.index.store.count_listed(searcher.generation, source)
+                if source
+                else searcher.index.manifest.documents
+            )
         return {
             "total": total,
             "offset": offset,
