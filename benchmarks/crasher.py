@@ -186,9 +186,7 @@ class Poller(threading.Thread):
             self.report.polled += 1
 
 
-def writer_command(
-    config: Path, index_dir: Path, corpus: Path, command: str, victim: str = ""
-) -> list[str]:
+def writer_command(config: Path, index_dir: Path, corpus: Path, command: str, victim: str = "") -> list[str]:
     base = [
         sys.executable,
         "-m",
@@ -240,6 +238,7 @@ def run_crasher(
 
     durations["index"] = timed_run("index")
     acknowledged = corpus.expected()
+    history: list[str] = []
     with server(index_dir, HASHING, 2.0) as port:
         poller = Poller(port, report)
         poller.start()
@@ -281,13 +280,19 @@ def run_crasher(
                         durations[command] = time.perf_counter() - started
                 problems = check_invariants(index_dir, acknowledged, corpus.expected())
                 if not killed and command in ("index", "rebuild"):
-                    if indexed_texts(index_dir) != corpus.expected():
-                        problems.append(f"after a finished {command}, the documents differ from the corpus")
+                    held, wanted = indexed_texts(index_dir), corpus.expected()
+                    if held != wanted:
+                        difference = _difference(held, wanted, corpus)
+                        problems.append(
+                            f"after a finished {command}, the index is not the corpus: {difference}"
+                        )
                     acknowledged = corpus.expected()
                     stale = leftovers(index_dir)
                     if stale:
                         problems.append(f"temporary files left after a finished run: {stale[:3]}")
-                report.problems += [f"after {command}{' (killed)' if killed else ''}: {p}" for p in problems]
+                history.append(f"{command}{'(killed)' if killed else ''}")
+                recent = " ".join(history[-12:])
+                report.problems += [f"after {history[-1]}: {p} [runs so far: {recent}]" for p in problems]
                 report.checks += 0 if problems else 1
                 log(f"  {command:<8} {'KILLED' if killed else 'done  '} {report.line()}")
         finally:
@@ -301,6 +306,14 @@ def run_crasher(
     if snapshot_state(index_dir) != snapshot_state(clean):
         report.problems.append("the final state differs from a clean build of the same corpus")
     return report
+
+
+def _difference(held: dict[str, str], wanted: dict[str, str], corpus: Corpus) -> str:
+    missing = sorted(set(wanted) - set(held))
+    extra = sorted(set(held) - set(wanted))
+    altered = sorted(r for r in set(held) & set(wanted) if held[r] != wanted[r])
+    files = sorted({name for name, records in corpus.files.items() for r in missing if r in records})
+    return f"{len(missing)} missing (from {files[:4]}), {len(extra)} extra, {len(altered)} altered"
 
 
 def main() -> None:
