@@ -83,11 +83,18 @@ class IndexLayout:
         return None if self.current_name() is None else self.current()
 
     def draft(self) -> Manifest | None:
-        """The manifest an unfinished rebuild last saved, if any."""
+        """The manifest an unfinished rebuild last saved, if any. A draft on the live catalog is
+        none: a rebuild publishes its draft and then clears DRAFT, and a kill between the two
+        leaves DRAFT naming what is now the live index (rebuilds always start a new catalog).
+        Resuming that would treat every later change to the live catalog as unfinished work."""
         name = _read_pointer(self.draft_pointer)
         if name is None or not (self.manifests / name).exists():
             return None
-        return self.read(name)
+        draft = self.read(name)
+        live = self.current_or_none()
+        if live is not None and live.catalog == draft.catalog:
+            return None
+        return draft
 
     def read(self, name: str) -> Manifest:
         path = self.manifests / name
@@ -135,7 +142,10 @@ class IndexLayout:
         catalog and segment none of them names, and temporary files. Call under the lock."""
         if not self.manifests.exists():
             return
-        live, draft = self.current_name(), _read_pointer(self.draft_pointer)
+        found = self.draft()
+        live, draft = self.current_name(), found.name if found else None
+        if draft is None:
+            self.drop_draft()  # none, or one a kill left naming the live index
         names = sorted(p.name for p in self.manifests.glob("gen-*.json"))
         pinned = {n for n in (live, draft) if n}
         older = [n for n in names if n not in pinned and (live is None or n < live)]

@@ -118,3 +118,20 @@ def test_cli_snapshot_and_restore(built: Path, tmp_path: Path) -> None:
     assert "restored" in out
     proc = semsearch("--index-dir", str(built), "snapshot", str(built / "x"), check=False)
     assert proc.returncode == 1 and "inside the index directory" in proc.stderr
+
+
+def test_a_rebuild_killed_after_publishing_but_before_clearing_its_draft_loses_nothing(
+    settings, built: Path, tmp_path: Path
+) -> None:
+    """Found by the crasher: DRAFT still named the rebuild it had just published; the next
+    rebuild 'resumed' it, on the live catalog, and un-published every later change."""
+    corpus = tmp_path / "docs"
+    Indexer(settings, HashingEmbedder()).rebuild([corpus])
+    layout = IndexLayout(built)
+    (built / "DRAFT").write_text(layout.current_name() + "\n")  # the state a kill there leaves
+    write_records(corpus / "later.jsonl", 500, 30)
+    Indexer(settings, HashingEmbedder()).index([corpus])
+    assert "d510" in snapshot_state(built)
+    Indexer(settings, HashingEmbedder()).rebuild([corpus])
+    state = snapshot_state(built)
+    assert "d510" in state and "d100" in state and check_index(built).ok

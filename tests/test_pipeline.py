@@ -99,7 +99,8 @@ def test_indexing_a_subfolder_keeps_documents_outside_it(fake_index) -> None:
 
 def test_file_that_becomes_unreadable_keeps_its_old_document(fake_index) -> None:
     settings, embedder, corpus = fake_index
-    (corpus / "cats.txt").write_bytes(b"caf\xe9 cr\xe8me " * 10)  # Latin-1, not UTF-8
+    # UTF-8 with damaged bytes (a Latin-1 file would now be detected and read as Latin-1)
+    (corpus / "cats.txt").write_bytes("naïve café crème brûlée ".encode() * 3 + b"\xff\xfe")
     warnings: list[str] = []
     report = Indexer(settings, embedder, warn=warnings.append).index([corpus])
     assert report.removed == 0 and any("skipped 1 file: 1 not UTF-8" in w for w in warnings), warnings
