@@ -126,13 +126,16 @@ def test_silhouette_and_choice_of_k_on_separated_blobs() -> None:
     assert all(len(np.unique(found.labels[labels == i])) == 1 for i in range(4))
 
 
-def test_pca_keeps_the_main_axis_and_is_deterministic() -> None:
+def test_pca_keeps_the_main_axes_and_is_deterministic() -> None:
     rng = np.random.default_rng(0)
-    base = rng.normal(0, 1, (200, 1)) * np.array([[3.0, 1.0, 0.0, 0.0]]) + rng.normal(0, 0.05, (200, 4))
+    main, second = rng.normal(0, 1, (200, 1)), rng.normal(0, 1, (200, 1))
+    base = main * np.array([[3.0, 1.0, 0.0, 0.0]]) + second * np.array([[0.0, 0.0, 1.0, 0.0]])
+    base += rng.normal(0, 0.05, (200, 4))
     points, explained = pca_2d(base.astype(np.float32))
     assert points.shape == (200, 2) and np.abs(points).max() <= 1.0 + 1e-6
-    assert explained[0] > 0.95
-    assert abs(np.corrcoef(points[:, 0], base[:, 0])[0, 1]) > 0.99
+    assert explained[0] > 0.85 and explained[0] + explained[1] > 0.99
+    assert abs(np.corrcoef(points[:, 0], main[:, 0])[0, 1]) > 0.99
+    assert abs(np.corrcoef(points[:, 1], second[:, 0])[0, 1]) > 0.99
     again, _ = pca_2d(base[::-1].astype(np.float32))
     assert np.allclose(points[::-1], again, atol=1e-4)  # order and sign do not flip the map
 
