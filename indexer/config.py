@@ -153,6 +153,7 @@ class ServerSettings(_Section):
     max_body_kb: int = Field(1024, ge=1, le=1_048_576)  # larger request bodies get 413 unread
     read_token: str = ""  # set: every page and API call needs it (SEMSEARCH_READ_TOKEN overrides)
     max_in_flight: int = Field(64, ge=0, le=100_000)  # beyond: 503 + Retry-After at once; 0: no cap
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)  # a request body slower than this gets 408
     log_format: Literal["json", "text"] = "json"  # server logs: one JSON object per line, with request ids
 
 

@@ -167,3 +167,41 @@ async def _call_released(guard: RequestGuard, release: asyncio.Event) -> tuple[i
     await asyncio.sleep(0.01)
     release.set()
     return await task
+
+
+def test_a_body_that_trickles_in_too_slowly_gets_408() -> None:
+    async def scenario() -> None:
+        async def reading_app(scope: dict, receive: Callable, send: Callable) -> None:
+            while (await receive()).get("more_body"):
+                pass
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        guard = RequestGuard(reading_app, ["127.0.0.1"], 1 << 20, body_timeout_s=0.2)
+        sent: list[dict] = []
+
+        async def slow_receive() -> dict:
+            await asyncio.sleep(0.15)  # each piece in time, the whole body not
+            return {"type": "http.request", "body": b"x", "more_body": True}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/search",
+            "headers": [(b"host", b"127.0.0.1")],
+        }
+        await asyncio.wait_for(guard(scope, slow_receive, send), timeout=5)
+        assert sent[0]["status"] == 408
+
+        sent.clear()
+
+        async def one_piece() -> dict:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        await guard(scope, one_piece, send)
+        assert sent[0]["status"] == 200  # a body in time is untouched
+
+    asyncio.run(scenario())

@@ -103,6 +103,7 @@ def create_app(
         read_tokens=(reader, app.state.api_token) if reader else (),
         max_in_flight=server.max_in_flight,
         on_reject=metrics.rejected.inc,
+        body_timeout_s=server.body_timeout_s,
     )
     app.add_middleware(RequestObserver, metrics=metrics)  # outermost: sees every answer, refusals too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

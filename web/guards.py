@@ -6,15 +6,17 @@ The Host check defeats DNS rebinding: the server binds 127.0.0.1, but a page on 
 whose name is made to resolve to 127.0.0.1 could otherwise read the index through the user's
 browser; such requests carry that other name in Host. The size check answers 413 from the
 Content-Length header (or while a chunked body streams in), so eight 50 MB bodies no longer
-take the server to 2 GB before a validator says no. The in-flight cap bounds what a flood can
-queue (each waiting request holds its body and a place in the thread pool): beyond
-`server.max_in_flight` the answer is 503 with Retry-After at once. The read token
+take the server to 2 GB before a validator says no; a body that has not arrived within
+`server.body_timeout_s` gets 408, so a client trickling bytes cannot hold a slot. The
+in-flight cap bounds what a flood can queue (each waiting request holds its body and a place
+in the thread pool): beyond `server.max_in_flight` the answer is 503 with Retry-After at once. The read token
 (`server.read_token`), when set, is needed for everything but health checks and static files:
 as `Authorization: Bearer`, or once as `?token=` on a page, which sets an HttpOnly cookie.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -54,6 +56,7 @@ class RequestGuard:
         read_tokens: Iterable[str] = (),
         max_in_flight: int = 0,
         on_reject: Callable[[], None] = lambda: None,
+        body_timeout_s: float = 30.0,
     ) -> None:
         self.app = app
         self.allowed = {host_name(h) for h in allowed_hosts}
@@ -62,6 +65,7 @@ class RequestGuard:
         self.read_tokens = [t.encode() for t in read_tokens if t]
         self.max_in_flight = max_in_flight
         self.on_reject = on_reject
+        self.body_timeout_s = body_timeout_s
         self.in_flight = 0  # only touched on the event loop thread: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,12 +146,26 @@ class RequestGuard:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0
-        started = refused = False
+        started = refused = body_done = False
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
 
         async def counted() -> Message:
-            nonlocal received, refused
-            message = await receive()
+            nonlocal received, refused, body_done
+            if body_done:  # past the body the app only waits for a disconnect: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(0.0, deadline - asyncio.get_running_loop().time())
+                )
+            except TimeoutError:  # a client trickling its body (slowloris) holds a slot: let go
+                refused = True
+                if not started:
+                    await _refuse(
+                        send, 408, f"the request body did not arrive within {self.body_timeout_s:g} s"
+                    )
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > self.max_body and not refused:
                     refused = True
