@@ -5,7 +5,7 @@ from the config, so they are written into the generated schema here, once per ap
 (or schemathesis) reading /openapi.json learns exactly what is accepted. The schema also states
 that a query must hold a non-space character, that `filters` takes flat values only (integers
 in SQLite's 64-bit range), and the answers the request guard gives before any route runs
-(400 foreign Host, 401 read token, 413 body too large, 503 busy).
+(400 foreign Host, 401 read token, 408 body too slow, 413 body too large, 503 busy).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ FILTER_VALUE: dict[str, Any] = {
 GUARD_ANSWERS = {
     "400": "malformed request, or a Host this server does not serve",
     "401": "the server's read token is missing or wrong (when one is set)",
+    "408": "the request body did not arrive within server.body_timeout_s",
     "413": "the request body is over server.max_body_kb",
     "503": "busy (server.max_in_flight requests in flight; see Retry-After), or no index loaded yet",
 }
