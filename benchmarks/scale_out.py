@@ -1,7 +1,7 @@
 """Scale-out figures: a rebuild with and without Ray, and query latency on FAISS vs Milvus.
 
     python -m benchmarks.scale_out rebuild --dataset ../shared/data/scifact --index-dir IDX \
-        --engine local|ray [--limit N]
+        --engine local|ray [--limit N] [--model hashing]
     python -m benchmarks.scale_out query --dataset ../shared/data/scifact --index-dir IDX [-n 300]
 
 `rebuild` times `Indexer.rebuild` of the dataset's corpus.jsonl (the first N records with
@@ -33,7 +33,7 @@ def _settings(index_dir: Path, **extra: Any) -> Any:
     return load_settings(None, {"index_dir": str(index_dir), **extra})
 
 
-def rebuild(dataset: Path, index_dir: Path, engine_kind: str, limit: int) -> dict[str, Any]:
+def rebuild(dataset: Path, index_dir: Path, engine_kind: str, limit: int, model: str) -> dict[str, Any]:
     from indexer.embedders import create_embedder
     from indexer.pipeline import Indexer
 
@@ -43,7 +43,7 @@ def rebuild(dataset: Path, index_dir: Path, engine_kind: str, limit: int) -> dic
         with corpus.open(encoding="utf-8") as source:
             subset.write_text("".join(islice(source, limit)), encoding="utf-8")
         corpus = subset
-    settings = _settings(index_dir, **{"engine.kind": engine_kind})
+    settings = _settings(index_dir, **{"engine.kind": engine_kind, "model.name": model})
     messages: list[str] = []
     started = time.perf_counter()
     embedder = create_embedder(settings.model)
@@ -51,14 +51,21 @@ def rebuild(dataset: Path, index_dir: Path, engine_kind: str, limit: int) -> dic
     if engine_kind == "ray":
         from indexer.ray_engine import RayEngine
 
-        engine = RayEngine(settings, embedder.dim, warn=messages.append)
+        engine = RayEngine(settings, embedder, warn=messages.append)
     indexer = Indexer(settings, embedder, warn=messages.append, engine=engine)
     try:
         report = indexer.rebuild([corpus])
     finally:
         indexer.engine.close()
     seconds = time.perf_counter() - started
+    from indexer.layout import IndexLayout
+
+    layout = IndexLayout(index_dir)
+    live = layout.current()
+    per_chunk = max(report.chunks, 1)
     return {
+        "catalog_bytes_per_chunk": round(layout.catalog_path(live).stat().st_size / per_chunk),
+        "index_bytes_per_chunk": round(layout.size_on_disk(live) / per_chunk),
         "engine": engine_kind,
         "documents": report.documents,
         "chunks": report.chunks,
@@ -160,9 +167,12 @@ def main() -> None:
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--limit", type=int, default=0, help="rebuild only the first N records")
     parser.add_argument("-n", type=int, default=300, help="queries to time")
+    parser.add_argument(
+        "--model", default="all-MiniLM-L6-v2", help="rebuild: the embedder (hashing: the writer alone)"
+    )
     args = parser.parse_args()
     if args.what == "rebuild":
-        print(json.dumps(rebuild(args.dataset, args.index_dir, args.engine, args.limit)))
+        print(json.dumps(rebuild(args.dataset, args.index_dir, args.engine, args.limit, args.model)))
     else:
         print(json.dumps(query(args.dataset, args.index_dir, args.n)))
 

@@ -170,6 +170,7 @@ class EngineSettings(_Section):
     ray_actors: int = Field(0, ge=0, le=4096)  # 0: sized from the cluster's memory, cores and GPUs
     ray_window: int = Field(20_000, ge=1)  # documents per Ray Data run (the model loads per actor per run)
     ray_batch: int = Field(64, ge=1, le=65536)  # documents per actor call
+    ray_read: bool = True  # parse PDF/HTML/text files on the cluster too (its nodes must see the files)
 
 
 class Settings(_Section):

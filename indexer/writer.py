@@ -20,7 +20,7 @@ import numpy as np
 from indexer.analysis import cjk_fraction
 from indexer.chunking import Chunk
 from indexer.config import Settings
-from indexer.documents import Document, SkipSummary, discover_files, printable_path, read_documents
+from indexer.documents import Document, SkipSummary, discover_files, printable_path
 from indexer.engine import EmbeddingEngine, Prepared
 from indexer.errors import DocumentError, SemsearchError
 from indexer.layout import IndexLayout
@@ -158,6 +158,8 @@ class Writer:
             except DocumentError as exc:
                 raise SemsearchError(str(exc)) from None
             self.files_total += len(files)
+            # lazy: the local engine never asks, so it never pays a second catalog lookup per file
+            self.engine.prefetch((p for p in files if not self._unchanged(p)), self.settings.loader)
             for path in files:
                 origin = str(path.resolve())
                 visited.add(origin)
@@ -200,7 +202,7 @@ class Writer:
         found: set[str] = set()
         group: list[Document] = []
         try:
-            for doc in read_documents(path, self.settings.loader, self._problem):
+            for doc in self.engine.read(path, self.settings.loader, self._problem):
                 if doc.id in self.seen:
                     self._problem(f"{path}: duplicate document id {doc.id!r}, later copy skipped")
                     continue
@@ -216,6 +218,16 @@ class Writer:
             self.seen.update(previous)  # an unreadable file keeps what it had
             return
         self.remove(v.key for doc_id, v in previous.items() if doc_id not in found)
+
+    def _unchanged(self, path: Path) -> bool:
+        """The catalog holds this file at its current time and size: `_ingest_file` will not read
+        it (the same test, asked ahead so an engine can read the others early)."""
+        previous = self.store.live_from(str(path.resolve()), self.gen)
+        try:
+            stat = path.stat()
+        except OSError:
+            return True
+        return bool(previous) and all(v.origin_state == (stat.st_mtime, stat.st_size) for v in previous)
 
     def _report_progress(self) -> None:
         if self._owner is None or self._owner.progress is None:

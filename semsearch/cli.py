@@ -269,7 +269,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if settings.engine.kind == "ray":
             from indexer.ray_engine import RayEngine
 
-            engine = RayEngine(settings, embedder.dim, warn=_warn)
+            engine = RayEngine(settings, embedder, warn=_warn)
         indexer = Indexer(
             settings, embedder, warn=_warn, progress=ProgressLines(_warn), verbose=args.verbose, engine=engine
         )

@@ -92,7 +92,7 @@ def ray_local(out: Path) -> dict[str, Any]:
     local_s = time.perf_counter() - started
     messages: list[str] = []
     settings = ray_settings(out / "ray")
-    engine = RayEngine(settings, embedder.dim, warn=messages.append)
+    engine = RayEngine(settings, embedder, warn=messages.append)
     try:
         started = time.perf_counter()
         Indexer(settings, embedder, engine=engine).index([corpus])

@@ -4,6 +4,7 @@ on a two-node cluster, each inside a network namespace with only loopback (tests
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,8 @@ def test_a_local_ray_builds_the_same_index_and_resumes_after_a_kill() -> None:
     _same_index(result["resumed"])  # killed after two batches, then finished by a second run
     assert result["reused"] > 0
     assert any("embedding actors" in line and "by memory" in line for line in result["messages"])
+    read = [re.search(r"read (\d+) files on the cluster", line) for line in result["messages"]]
+    assert max(int(m.group(1)) for m in read if m) >= 30  # every file of the first build, at least
 
 
 @pytest.mark.slow
@@ -77,4 +80,4 @@ def test_a_two_node_cluster_builds_the_same_index_through_the_cli() -> None:
     result = _scenario("ray-cluster")
     assert result["rc"] == 0, result["stderr"]
     _same_index(result["cluster"])
-    assert "actors ran on 2 nodes" in result["stderr"]
+    assert "read 24 files on the cluster; actors ran on 2 nodes" in result["stderr"]
