@@ -3,10 +3,13 @@ only) model: hits, marked snippets and both sides' scores, as a user sees them. 
 README's screenshots (docs/screenshot-en.png, docs/screenshot-zh.png).
 
 Slow (loads the real model) and a browser test: the driver and helpers are test_browser's.
+Screenshots go to test-output/; SEMSEARCH_UPDATE_SCREENSHOTS=1 writes the README's copies in
+docs/ too (so a test run leaves tracked files alone).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,7 @@ from indexer.config import load_settings
 from indexer.embedders import Embedder
 from tests.conftest import REPO
 from tests.daily_corpus import write_daily_corpus
-from tests.test_browser import driver, search_for, wait_for_status  # noqa: F401 (driver: a fixture)
+from tests.test_browser import OUTPUT, driver, search_for, wait_for_status  # noqa: F401 (driver: a fixture)
 from tests.web_helpers import build_index, running_server
 from web.app import create_app
 
@@ -61,9 +64,12 @@ def _hits(browser: WebDriver) -> list[dict[str, object]]:
 def _screenshot(browser: WebDriver, name: str) -> None:
     browser.set_window_size(1100, 900)
     try:
-        path: Path = DOCS / name
-        browser.save_screenshot(str(path))
-        assert path.stat().st_size > 10_000  # a real picture, not a blank page
+        OUTPUT.mkdir(exist_ok=True)
+        folders = [OUTPUT, DOCS] if os.environ.get("SEMSEARCH_UPDATE_SCREENSHOTS") == "1" else [OUTPUT]
+        for folder in folders:
+            path: Path = folder / name
+            browser.save_screenshot(str(path))
+            assert path.stat().st_size > 10_000  # a real picture, not a blank page
     finally:
         browser.set_window_size(1280, 1000)
 
