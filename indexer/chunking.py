@@ -149,25 +149,36 @@ def chunk_text(text: str, count: TokenCounter, max_tokens: int, overlap_tokens: 
     spans, counts = _fit_spans(text, spans, counts, budget, count, overhead)
 
     chunks: list[Chunk] = []
-    first = 0
+    first = fresh = 0  # spans before `fresh` are in the previous chunk: carried overlap
     while first < len(spans):
         last, used = first, 0
         while last < len(spans) and (last == first or used + counts[last] <= budget):
             used += counts[last]
             last += 1
-        # Joined sentences can tokenize differently from their sum; verify and shrink.
+        # Joined sentences can tokenize differently from their sum; verify and shrink, giving up
+        # carried overlap before new text, so every chunk reaches past the one before it.
         while last - first > 1:
             piece = text[spans[first].start : spans[last - 1].end]
             if count([piece])[0] <= max_tokens:
                 break
-            last -= 1
+            if first < fresh:
+                first += 1
+            else:
+                last -= 1
         start, end = spans[first].start, spans[last - 1].end
         chunks.append(Chunk(len(chunks), start, end, text[start:end]))
         if last >= len(spans):
             break
+        # Overlap: whole spans from the end of this chunk, within overlap_tokens, and only as
+        # much as still leaves room for the next new span (else the next chunk would hold only
+        # text this one already holds).
         next_first, carried = last, 0
-        while next_first - 1 > first and carried + counts[next_first - 1] <= overlap_tokens:
+        while (
+            next_first - 1 > first
+            and carried + counts[next_first - 1] <= overlap_tokens
+            and carried + counts[next_first - 1] + counts[last] <= budget
+        ):
             next_first -= 1
             carried += counts[next_first]
-        first = next_first
+        first, fresh = next_first, last
     return chunks

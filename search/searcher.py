@@ -8,6 +8,7 @@ whenever `k` matching documents exist.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -31,6 +32,11 @@ from search.snippets import best_snippet, matcher
 EXACT_FILTERED_MAX = 50_000  # filtered sets this small are scored exactly (~10 ms at 384-d)
 
 
+# A query needs one character that is not white space, by Python's rule and by JSON Schema's
+# (ECMAScript's) alike: Python counts \x1c-\x1f and \x85 as space, ECMAScript \ufeff. The
+# OpenAPI schema states the same set (web/openapi.py), so what it allows, the server accepts.
+VISIBLE = re.compile(r"[^\s\ufeff]")
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str
@@ -45,7 +51,7 @@ class SearchRequest:
     def validate(self, settings: Settings) -> None:
         """The one place query parameters are checked (CLI and API alike)."""
         limits = settings.search
-        if not self.query.strip():
+        if not VISIBLE.search(self.query):
             raise QueryError("the query is empty")
         if len(self.query) > limits.max_query_chars:
             raise QueryError(

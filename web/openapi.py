@@ -53,7 +53,9 @@ def install(app: FastAPI, limits: SearchSettings) -> None:
 
 
 def _state_limits(spec: dict[str, Any], limits: SearchSettings) -> None:
-    query = {"minLength": 1, "maxLength": limits.max_query_chars, "pattern": r"\S"}
+    # "Not all white space", in ECMAScript regex: \s there lacks Python's \x1c-\x1f and \x85
+    # (searcher.VISIBLE is the same set from Python's side).
+    query = {"minLength": 1, "maxLength": limits.max_query_chars, "pattern": r"[^\s\x1c-\x1f\x85]"}
     k = {"minimum": 1, "maximum": limits.max_k}
     offset = {"minimum": 0, "maximum": 10 * limits.max_k}
     unit = {"minimum": 0, "maximum": 1}
