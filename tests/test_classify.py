@@ -148,3 +148,21 @@ def test_api_classify(labelled: tuple[Settings, Path]) -> None:
         ):
             bad = client.post("/api/classify", json=body)
             assert bad.status_code == 422, body
+
+
+def test_classify_with_another_model_than_the_index_is_one_clear_line(tmp_path: Path) -> None:
+    """It crashed in a matrix product (384 vs 256 dimensions) before the model check."""
+    from tests.test_cli import semsearch
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("cats and mice in the barn")
+    (corpus / "b.txt").write_text("banks raise interest rates")
+    index = str(tmp_path / "index")
+    semsearch("--index-dir", index, "--model", "hashing-256", "index", str(corpus))
+    labels = tmp_path / "labels.yaml"
+    labels.write_text("- {name: animals, description: cats}\n- {name: money, description: banks}\n")
+    proc = semsearch(
+        "--index-dir", index, "--model", "hashing-384", "classify", "--labels", str(labels), check=False
+    )
+    assert proc.returncode == 1 and "built with" in proc.stderr and "Traceback" not in proc.stderr

@@ -21,7 +21,7 @@ from indexer.embedders import Embedder
 from indexer.errors import QueryError, SemsearchError
 from indexer.labelling import write_metadata
 from indexer.layout import IndexLayout
-from indexer.snapshot import IndexSnapshot
+from indexer.snapshot import IndexSnapshot, check_embedder
 from search.space.atlas import Atlas, atlas_for, compute_atlas, load_atlas, save_atlas
 from search.space.classify import (
     CONFIDENCE_FIELD,
@@ -92,6 +92,7 @@ class SpaceService:
         accuracy against `truth_field` when the documents carry one."""
         started = time.perf_counter()
         with self.snapshot() as index:
+            check_embedder(index.manifest.embedder, embedder)  # labels and documents in one space
             docs = document_vectors(index)
             truth = _truth(index, docs.doc_ids, truth_field) if truth_field else None
         assignments = assign(docs.vectors, prototypes(labels, embedder))
