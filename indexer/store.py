@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_key);
 CREATE TABLE IF NOT EXISTS staged_vectors (chunk_id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 """
+# Files read to the end, at the time and size they had, and the generation that published the
+# last of their documents. A file whose documents all carry its current time and size may still
+# be half done: a run killed after sealing part of a big record file leaves exactly that, and
+# without this table the rest of the file would never be indexed.
+_ORIGINS_DONE = """
+CREATE TABLE IF NOT EXISTS origins_done (
+    origin TEXT PRIMARY KEY, mtime REAL NOT NULL, size INTEGER NOT NULL, gen INTEGER NOT NULL);
+"""
 
 
 def visible(gen: int, alias: str = "d") -> str:
@@ -129,6 +137,7 @@ class Store:
                 )
         if not readonly:
             self.db.execute("PRAGMA synchronous = NORMAL")  # FULL for the commit that seals
+            self.db.executescript(_ORIGINS_DONE)  # catalogs made before it get it on first write
 
     def close(self) -> None:
         self.db.close()
@@ -296,6 +305,19 @@ class Store:
         """Undo the marks of a generation that was sealed here but never published."""
         self.db.execute("UPDATE documents SET added_gen = NULL WHERE added_gen > ?", [live_gen])
         self.db.execute("UPDATE documents SET deleted_gen = NULL WHERE deleted_gen > ?", [live_gen])
+        self.db.execute("DELETE FROM origins_done WHERE gen > ?", [live_gen])
+
+    def mark_origins_done(self, gen: int, files: Sequence[tuple[str, tuple[float, int]]]) -> None:
+        """Record files read to the end, with the time and size they were read at."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO origins_done(origin, mtime, size, gen) VALUES (?, ?, ?, ?)",
+            [(origin, mtime, size, gen) for origin, (mtime, size) in files],
+        )
+
+    def origin_done(self, origin: str, state: tuple[float, int]) -> bool:
+        """Whether this file was read to the end at this time and size."""
+        row = self.db.execute("SELECT mtime, size FROM origins_done WHERE origin = ?", [origin]).fetchone()
+        return row is not None and (row[0], row[1]) == state
 
     def clear_published_staging(self) -> None:
         """Staged vectors of versions that are published now live in vector segments. Driven by

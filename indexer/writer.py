@@ -127,6 +127,7 @@ class Writer:
         self.pending_chunks = 0
         self.removals: set[int] = set()  # live version keys to delete at the next seal
         self.seen: set[str] = set()
+        self.done_files: list[tuple[str, tuple[float, int]]] = []  # read to the end since the last seal
         self.buffer: list[_Prepared] = []
         self.buffer_chunks = 0
         self.batch_chunks = max(self.settings.model.batch_size * 8, 64)
@@ -195,7 +196,7 @@ class Writer:
             self.seen.update(previous)
             return
         state = (stat.st_mtime, stat.st_size)
-        if previous and all(v.origin_state == state for v in previous.values()):
+        if self._complete(origin, state, previous.values()):
             self.seen.update(previous)
             self.report.unchanged += len(previous)
             return
@@ -218,16 +219,27 @@ class Writer:
             self.seen.update(previous)  # an unreadable file keeps what it had
             return
         self.remove(v.key for doc_id, v in previous.items() if doc_id not in found)
+        self.done_files.append((origin, state))  # recorded with the seal that publishes the last of it
+
+    def _complete(self, origin: str, state: tuple[float, int], previous: Iterable[Version]) -> bool:
+        """The catalog holds this file, read to the end, at its current time and size. Every
+        document carrying the state is not enough: a run killed mid-file leaves that too."""
+        versions = list(previous)
+        return (
+            bool(versions)
+            and all(v.origin_state == state for v in versions)
+            and self.store.origin_done(origin, state)
+        )
 
     def _unchanged(self, path: Path) -> bool:
-        """The catalog holds this file at its current time and size: `_ingest_file` will not read
-        it (the same test, asked ahead so an engine can read the others early)."""
-        previous = self.store.live_from(str(path.resolve()), self.gen)
+        """`_ingest_file` will not read this file (the same test, asked ahead so an engine can
+        read the others early)."""
+        origin = str(path.resolve())
         try:
             stat = path.stat()
         except OSError:
             return True
-        return bool(previous) and all(v.origin_state == (stat.st_mtime, stat.st_size) for v in previous)
+        return self._complete(origin, (stat.st_mtime, stat.st_size), self.store.live_from(origin, self.gen))
 
     def _report_progress(self) -> None:
         if self._owner is None or self._owner.progress is None:
@@ -340,6 +352,11 @@ class Writer:
     def seal(self) -> None:
         """Turn the staged documents into a segment and publish (or save the draft)."""
         if not self.pending and not self.removals:
+            if self.done_files:  # read to the end with nothing new: what they hold is published
+                self.store.begin()
+                self.store.mark_origins_done(self.gen, self.done_files)
+                self.store.commit()
+                self.done_files = []
             return
         generation = self.layout.next_generation()
         dim = self.current.embedder.dim
@@ -352,7 +369,9 @@ class Writer:
         segments = self.segments.commit(generation)
         self.store.begin(durable=True)
         self.store.mark_published(generation, self.pending, sorted(removed))
+        self.store.mark_origins_done(generation, self.done_files)
         self.store.commit()
+        self.done_files = []
         manifest = self.current.next(
             generation,
             segments=segments,

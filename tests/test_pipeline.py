@@ -239,3 +239,32 @@ def test_progress_lines_are_written_without_a_terminal(make_settings, fake_embed
     )
     assert lines and lines[-1].startswith("indexing: file 5 of 5, 5 documents new or changed, 5 chunks")
     assert any("left (by files)" in line for line in lines)
+
+
+@pytest.mark.parametrize("command", ["index", "rebuild"])
+def test_a_run_stopped_after_sealing_part_of_a_file_indexes_the_rest_next_time(
+    make_settings, fake_embedder, tmp_path: Path, command: str
+) -> None:
+    """Found by the crasher: a big record file sealed in part, then a kill. Its published
+    documents carried the file's current time and size, so the next run took the file for
+    done and the rest of it was never indexed."""
+    from tests.test_segments import write_records
+
+    settings = make_settings(model__batch_size=8, index__segment_max_vectors=1000)
+    corpus = tmp_path / "docs"
+    write_records(corpus / "small.jsonl", 0, 10)
+    Indexer(settings, fake_embedder).index([corpus])
+    write_records(corpus / "big.jsonl", 100, 2500)  # more than two segments' worth
+    published = []
+
+    def stop_at_second_publish(stage: str) -> None:
+        if stage == "before-publish":
+            published.append(stage)
+            if len(published) == 2:
+                raise RuntimeError("simulated kill")
+
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        getattr(Indexer(settings, fake_embedder, hook=stop_at_second_publish), command)([corpus])
+    getattr(Indexer(settings, fake_embedder), command)([corpus])
+    held = chunk_ids_by_doc(settings.index_dir)
+    assert len(held) == 2510, f"{2510 - len(held)} documents of big.jsonl were never indexed"
