@@ -252,7 +252,8 @@ class Searcher:
             order = np.argsort(-scores, kind="stable")
             ids, scores = ids[order], scores[order]
             if min_score is not None:
-                ids, scores = ids[scores >= min_score], scores[scores >= min_score]
+                kept = scores >= np.float64(min_score)  # compared in float64: 1e300 does not overflow float32
+                ids, scores = ids[kept], scores[kept]
             total = self._count(ids, collapse)
             pool = max(need * self.settings.search.oversample, 16)
             while True:  # look up documents only for the best few, widening if collapse ate them
@@ -265,9 +266,10 @@ class Searcher:
             hits = vectors.search(vector[None, :], pool, allowed)
             ids = hits.ids[0][hits.ids[0] >= 0]
             exact = vectors.vectors(ids) @ vector  # re-rank on full-precision vectors
-            below = min_score is not None and bool((exact < min_score).any())
+            below = min_score is not None and bool((exact < np.float64(min_score)).any())
             if min_score is not None:  # widen until the pool reaches below the threshold
-                ids, exact = ids[exact >= min_score], exact[exact >= min_score]
+                kept = exact >= np.float64(min_score)
+                ids, exact = ids[kept], exact[kept]
             ranked, counted = self._ranked(ids, exact, collapse, need, "semantic")
             if pool >= available or (len(ranked) >= need and min_score is None) or below:
                 return ranked, counted if min_score is not None else self._count(allowed, collapse)
@@ -313,7 +315,8 @@ class Searcher:
             return [], 0
         ids, scores = self.index.keywords.scored(query, allowed)
         if min_score is not None:
-            ids, scores = ids[scores >= min_score], scores[scores >= min_score]
+            kept = scores >= np.float64(min_score)  # compared in float64: 1e300 does not overflow float32
+            ids, scores = ids[kept], scores[kept]
         total = self._count(ids, collapse)
         pool = max(need * self.settings.search.oversample, 16)
         while True:
