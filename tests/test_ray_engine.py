@@ -46,6 +46,9 @@ def test_the_default_path_never_imports_ray_or_milvus(tmp_path: Path) -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+RAY_INTERNAL_BUG = "You have likely discovered a bug in Ray"
+
+
 def _scenario(name: str) -> dict[str, Any]:
     reason = netns.unavailable()
     if reason:
@@ -53,6 +56,14 @@ def _scenario(name: str) -> dict[str, Any]:
     home = netns.short_tempdir()
     argv = [sys.executable, str(REPO / "tests" / "scale_scenarios.py"), name, str(home / "out")]
     run = netns.run_isolated(argv, netns.isolated_env(home), timeout=540)
+    if run.returncode != 0 and RAY_INTERNAL_BUG in run.stderr:
+        # Ray's core aborted on a failed internal check ("Tried to complete task that was not
+        # pending"), seen once in 6 CI runs: an upstream fault, not this engine's. One fresh
+        # retry; a second crash, or any other failure, fails the test.
+        subprocess.run(["rm", "-rf", str(home)], check=False)
+        home = netns.short_tempdir()
+        argv[-1] = str(home / "out")
+        run = netns.run_isolated(argv, netns.isolated_env(home), timeout=540)
     subprocess.run(["rm", "-rf", str(home)], check=False)
     assert run.returncode == 0, run.stderr[-4000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
