@@ -77,6 +77,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cli_argv(config: Path, index_dir: Path, model: str | None) -> list[str]:
+    """The `semsearch` command line of a fresh process with these global options; the
+    benchmarks that drive the real CLI (server, crasher, hostile files) all start from it."""
+    argv = [sys.executable, "-m", "semsearch", "--config", str(config), "--index-dir", str(index_dir)]
+    return [*argv, "--model", model] if model else argv
+
+
 @contextmanager
 def server(index_dir: Path, model: str | None, window_ms: float) -> Iterator[int]:
     """`semsearch serve` in a subprocess with server.batch_window_ms = window_ms; its port."""
@@ -91,10 +98,7 @@ def serving(index_dir: Path, model: str | None, window_ms: float) -> Iterator[tu
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(json.dumps({"server": {"batch_window_ms": window_ms}}))  # JSON is YAML
-        command = [sys.executable, "-m", "semsearch", "--config", str(config), "--index-dir", str(index_dir)]
-        if model:
-            command += ["--model", model]
-        command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
+        command = [*cli_argv(config, index_dir, model), "serve", "--host", "127.0.0.1", "--port", str(port)]
         # The log goes to a file: a pipe nobody reads fills up (one line per request) and the
         # server blocks writing to it.
         log = open(Path(tmp) / "server.log", "w+", encoding="utf-8")  # noqa: SIM115 - closed below

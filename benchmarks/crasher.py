@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from benchmarks.api_latency import get, server
+from benchmarks.api_latency import cli_argv, get, server
 
 WORDS = (
     "glacier valley river ocean whale forest desert canyon volcano island harbor meadow "
@@ -187,17 +187,7 @@ class Poller(threading.Thread):
 
 
 def writer_command(config: Path, index_dir: Path, corpus: Path, command: str, victim: str = "") -> list[str]:
-    base = [
-        sys.executable,
-        "-m",
-        "semsearch",
-        "--config",
-        str(config),
-        "--index-dir",
-        str(index_dir),
-        "--model",
-        HASHING,
-    ]
+    base = cli_argv(config, index_dir, HASHING)
     if command in ("index", "rebuild"):
         return [*base, command, str(corpus)]
     if command == "delete":

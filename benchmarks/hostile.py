@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.api_latency import cli_argv
+
 ZH_GBK = "央行再次提高了利率，以抑制通货膨胀。" * 4
 ZH_BIG5 = "冰川在數千年間雕刻出山谷，海洋深處有鯨魚歌唱。" * 4
 HASHING = "hashing-384"
@@ -132,17 +134,7 @@ def run_hostile(
     expected = write_hostile_corpus(corpus, big_mb, line_mb, nested)
     config = work / "config.yaml"
     config.write_text(json.dumps({"loader": {"max_file_mb": max_file_mb}}))
-    base = [
-        sys.executable,
-        "-m",
-        "semsearch",
-        "--config",
-        str(config),
-        "--index-dir",
-        str(work / "index"),
-        "--model",
-        HASHING,
-    ]
+    base = cli_argv(config, work / "index", HASHING)
     started = time.perf_counter()
     run = subprocess.run([*base, "index", "-v", str(corpus)], capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - started
