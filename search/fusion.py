@@ -146,8 +146,13 @@ def fuse_scores(
 
 
 def fuse(
-    method: str, dense: Scored, keyword: Scored, dense_weight: float, settings: SearchSettings
+    method: str,
+    dense: Scored,
+    keyword: Scored,
+    dense_weight: float,
+    settings: SearchSettings,
+    keyword_complete: bool = False,
 ) -> list[str]:
     """Keys best first by `method`."""
-    fused = fuse_scores(method, dense, keyword, dense_weight, settings)
+    fused = fuse_scores(method, dense, keyword, dense_weight, settings, keyword_complete)
     return fused_order(fused, [[k for k, _ in dense], [k for k, _ in keyword]])

@@ -37,6 +37,7 @@ EXACT_FILTERED_MAX = 50_000  # filtered sets this small are scored exactly (~10 
 # OpenAPI schema states the same set (web/openapi.py), so what it allows, the server accepts.
 VISIBLE = re.compile(r"[^\s\ufeff]")
 
+
 @dataclass(frozen=True)
 class SearchRequest:
     query: str
@@ -87,13 +88,17 @@ class Hit:
     ]
     semantic_score: Annotated[
         float | None,
-        Field(description="cosine similarity of the query and the document's best chunk (-1..1); "
-              "null when the semantic side did not return this hit"),
+        Field(
+            description="cosine similarity of the query and the document's best chunk (-1..1); "
+            "null when the semantic side did not return this hit"
+        ),
     ] = None
     keyword_score: Annotated[
         float | None,
-        Field(description="BM25 score of the document's best chunk (0 and up); null when the "
-              "keyword side did not return this hit"),
+        Field(
+            description="BM25 score of the document's best chunk (0 and up); null when the "
+            "keyword side did not return this hit"
+        ),
     ] = None
 
 
@@ -336,11 +341,12 @@ class Searcher:
 
     def candidates(
         self, request: SearchRequest, vector: np.ndarray
-    ) -> tuple[list[_Ranked], list[_Ranked]]:
+    ) -> tuple[list[_Ranked], list[_Ranked], bool]:
         """The dense and keyword lists hybrid fuses: each side's best `search.candidates`
-        documents (more when the page reaches deeper)."""
-        (dense, _), (keyword, _) = self._candidates(request, vector)
-        return dense, keyword
+        documents (more when the page reaches deeper), and whether the keyword list holds
+        every match."""
+        (dense, _), (keyword, keyword_total) = self._candidates(request, vector)
+        return dense, keyword, len(keyword) >= keyword_total
 
     def _candidates(
         self, request: SearchRequest, vector: np.ndarray
