@@ -346,7 +346,7 @@ class Searcher:
         documents (more when the page reaches deeper), and whether the keyword list holds
         every match."""
         (dense, _), (keyword, keyword_total) = self._candidates(request, vector)
-        return dense, keyword, len(keyword) >= keyword_total
+        return dense, keyword, _lists_every_match(keyword, keyword_total)
 
     def _candidates(
         self, request: SearchRequest, vector: np.ndarray
@@ -367,7 +367,7 @@ class Searcher:
         by_dense, by_keyword = {r.key: r for r in dense}, {r.key: r for r in keyword}
         dense_side, keyword_side = [(r.key, r.score) for r in dense], [(r.key, r.score) for r in keyword]
         search = self.settings.search
-        complete = len(keyword) >= keyword_total  # every match listed: the rest have BM25 0
+        complete = _lists_every_match(keyword, keyword_total)
         fused = fuse_scores(search.fusion, dense_side, keyword_side, dense_weight, search, complete)
         order = fused_order(fused, [[k for k, _ in dense_side], [k for k, _ in keyword_side]])
         if request.min_score is not None:
@@ -433,3 +433,9 @@ def _best_first(ranked: list[_Ranked]) -> list[_Ranked]:
     """By score; equal scores by document id, so a ranking never depends on the order in which
     documents happened to be indexed (chunk ids do)."""
     return sorted(ranked, key=lambda r: (-r.score, r.doc_id, r.chunk_id))
+
+
+def _lists_every_match(keyword: list[_Ranked], total: int) -> bool:
+    """Whether a keyword list holds every match, so a document absent from it has BM25 0: the
+    Searcher's fusion and `candidates()` (what benchmarks fuse) decide it the same way."""
+    return len(keyword) >= total
