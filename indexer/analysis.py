@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
@@ -21,6 +22,8 @@ _CJK_RUN = re.compile(f"[{_CJK}]+")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 # One token: a CJK run (split into grams below) or a word of letters and digits.
 _TOKEN = re.compile(f"([{_CJK}]+)|[^\\W_{_CJK}]+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+")  # a token of CJK-free text
+_NON_ASCII_WORD_CHAR = re.compile(r"[^\W_\x00-\x7f]")
 _STEMMER = Stemmer.Stemmer("porter")
 
 # Function words: they match nearly every chunk, so keyword search skips them (SciFact keyword
@@ -80,6 +83,37 @@ def token_spans(text: str) -> list[tuple[int, int, str, bool]]:
             out.append((match.start(), match.end(), run, True))
         else:
             out.append((match.start(), match.end(), _fold(match.group()), False))
+    return out
+
+
+def words_with_prefix(text: str, prefixes: Iterable[str]) -> list[tuple[int, int, str]] | None:
+    """(start, end, folded word), in order, for each word of `text` that starts with one of
+    `prefixes` (folded ASCII) once folded, and for some others (the caller tests each): what
+    token_spans would give for those words, found by C-speed substring search instead of
+    tokenising everything. None when `text` holds CJK (only token_spans splits its runs) or
+    lower-casing changes its length ("İ")."""
+    if _CJK_CHAR.search(text):
+        return None
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        return None
+    starts: set[int] = set()
+    for prefix in prefixes:
+        at = lowered.find(prefix)
+        while at != -1:
+            if at == 0 or not text[at - 1].isalnum():  # a word's start ([^\W_] is isalnum)
+                starts.add(at)
+            at = lowered.find(prefix, at + 1)
+    for letter in _NON_ASCII_WORD_CHAR.finditer(text):  # folding may turn it into a prefix
+        at = letter.start()
+        while at > 0 and text[at - 1].isalnum():
+            at -= 1
+        starts.add(at)
+    out = []
+    for at in sorted(starts):
+        word = _WORD.match(text, at)
+        assert word is not None
+        out.append((at, word.end(), _fold(word.group())))
     return out
 
 

@@ -64,7 +64,8 @@ class Bm25KeywordIndex:
         """`search` for terms already analysed (index_terms' output)."""
         if limit <= 0:
             return []
-        return top_scored(*self.scored_terms(terms, allowed), limit)
+        ids, scores = top_scored(*self.scored_terms(terms, allowed), limit)
+        return list(zip(ids.tolist(), scores.tolist(), strict=True))
 
     def scored(self, query: str, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Every chunk holding a query term, unordered: (chunk ids, BM25 scores). What `search`
@@ -132,11 +133,11 @@ def _matched(
     return np.concatenate(ids_parts), np.concatenate(score_parts)
 
 
-def top_scored(ids: np.ndarray, values: np.ndarray, limit: int) -> list[tuple[int, float]]:
-    """The best `limit` of (ids, scores) as (chunk id, score) pairs, ties by chunk id."""
+def top_scored(ids: np.ndarray, values: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best `limit` of (ids, scores), best first, ties by chunk id."""
     if len(ids) > limit:  # the best `limit`; at the cut, equal scores go to the smaller ids
         cut = -np.partition(-values, limit - 1)[limit - 1]
         keep = values >= cut
         ids, values = ids[keep], values[keep]
     order = np.lexsort((ids, -values))[:limit]
-    return [(int(i), float(v)) for i, v in zip(ids[order], values[order], strict=True)]
+    return ids[order], values[order]

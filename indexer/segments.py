@@ -108,8 +108,15 @@ class Segment:
         return np.searchsorted(self.ids, ids)
 
     def holds(self, ids: np.ndarray) -> np.ndarray:
+        return self.find(ids)[0]
+
+    def find(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which of `ids` this segment stores, and the row of each (meaningful where stored):
+        one search for both."""
+        if not len(self.ids):
+            return np.zeros(len(ids), bool), np.zeros(len(ids), np.intp)
         rows = np.minimum(self.rows_of(ids), len(self.ids) - 1)
-        return self.ids[rows] == ids if len(self.ids) else np.zeros(len(ids), bool)
+        return self.ids[rows] == ids, rows
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
@@ -279,9 +286,10 @@ class SegmentSet:
             at = np.flatnonzero(todo & (ids >= segment.info.min_id) & (ids <= segment.info.max_id))
             if not len(at):
                 continue
-            at = at[segment.holds(ids[at])]
+            held, rows = segment.find(ids[at])
+            at = at[held]
             todo[at] = False
-            yield segment, at, segment.rows_of(ids[at])
+            yield segment, at, rows[held]
         if todo.any():
             raise KeyError(f"no segment stores chunk ids {ids[todo][:5].tolist()}")
 

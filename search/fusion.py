@@ -14,7 +14,7 @@ by measurement on the shared datasets (docs/quality.md, `python -m benchmarks.fu
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections.abc import Mapping, Sequence
 
 from indexer.config import SearchSettings
@@ -47,7 +47,11 @@ def _mean_and_spread(scores: Mapping[str, float]) -> tuple[float, float] | None:
     if len(scores) < 2:
         return None
     values = list(scores.values())
-    mean, spread = statistics.fmean(values), statistics.pstdev(values)
+    if min(values) == max(values):  # float rounding must not give equal scores a spread
+        return None
+    mean = math.fsum(values) / len(values)
+    # Two-pass float variance: statistics.pstdev's exact fractions took 0.4 ms a query.
+    spread = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
     return (mean, spread) if spread > 0 else None
 
 

@@ -19,8 +19,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
-from indexer.analysis import STOPWORDS, stem, token_spans
+from indexer.analysis import STOPWORDS, stem, token_spans, words_with_prefix
 
 # A sentence ends here: the next one starts after it (Latin with a space, CJK without).
 _SENTENCE_END = re.compile(r"[.!?;:](?=\s)|[。！？；：]")
@@ -45,6 +46,13 @@ class Matcher:
     def matches(self, text: str) -> list[Match]:
         """Every place `text` holds a query term, in order; CJK runs of adjacent or overlapping
         bigrams come back as one match."""
+        words = words_with_prefix(text, self._candidate_words)
+        if words is None:  # CJK text: every token
+            return self._any_matches(text)
+        return [(start, end, term) for start, end, word in words if (term := stem(word)) in self.stems]
+
+    def _any_matches(self, text: str) -> list[Match]:
+        """`matches` by tokenising all of `text`, as the keyword index reads it."""
         found: list[Match] = []
         for start, end, token, cjk in token_spans(text):
             if not cjk:
@@ -54,6 +62,15 @@ class Matcher:
             elif self.bigrams or self.chars:
                 found.extend(self._cjk(token, start))
         return found
+
+    @cached_property
+    def _candidate_words(self) -> list[str]:
+        """The words that may stem to a query stem, so text without CJK is not tokenised whole.
+        A Porter stem differs from a prefix of its word in at most its last letter ("happy" ->
+        "happi", "hoping" -> "hope"), so a word stemming to `s` starts with `s[:-1]`;
+        tests/test_snippets.py checks both over a corpus."""
+        prefixes = sorted({s[:-1] or s for s in self.stems if s.isascii()}, key=len)
+        return [p for at, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:at])]
 
     def _cjk(self, run: str, offset: int) -> list[Match]:
         marked: list[tuple[int, int, list[str]]] = []
@@ -101,17 +118,27 @@ def _terms(matches: Sequence[Match]) -> Counter[str]:
 def _window(matches: Sequence[Match], reach: int) -> int:
     """Index of the match that starts the stretch of `reach` characters holding the most
     distinct query terms (then the most matches; then the earliest)."""
+    terms = [key.split("\x00") for _, _, key in matches]
     best, best_first = (0, 0), 0
     end = 0
-    inside: Counter[str] = Counter()
+    inside: dict[str, int] = {}  # term -> its matches in the stretch
+    counted = 0
     for first, (start, _, _) in enumerate(matches):
-        while end < len(matches) and matches[end][1] <= start + reach:
-            inside.update(matches[end][2].split("\x00"))
+        while end < len(matches) and (end <= first or matches[end][1] <= start + reach):
+            for term in terms[end]:
+                inside[term] = inside.get(term, 0) + 1
+            counted += len(terms[end])
             end += 1
-        score = (len(+inside), sum(inside.values()))
+        score = (len(inside), counted)
         if score > best:
             best, best_first = score, first
-        inside.subtract(matches[first][2].split("\x00"))
+        for term in terms[first]:
+            left = inside[term] - 1
+            if left:
+                inside[term] = left
+            else:
+                del inside[term]
+        counted -= len(terms[first])
     return best_first
 
 

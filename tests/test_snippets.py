@@ -3,12 +3,14 @@ characters; the window and the chunk that show most of the query."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from indexer.analysis import stem, token_spans
 from indexer.embedders import HashingEmbedder
 from indexer.pipeline import Indexer
 from search.service import SearchService
@@ -130,3 +132,53 @@ def test_a_hybrid_hit_takes_its_snippet_from_the_chunk_that_shows_the_query(
     assert hit.semantic_score is not None and hit.keyword_score is not None
     chunk = next(c for c in service.document(hit.doc_id)["chunks"] if c["chunk_id"] == hit.chunk_id)
     assert term in chunk["text"]
+
+
+# Words where a Porter stem is not a prefix of its word (its last letter replaced or added),
+# and ones where the stem cuts deep: the ASCII fast path must find every one of them.
+_STEM_EDGE_WORDS = (
+    "happy happiness hoping hopeful stability stabilise relational conditional eyed ay ey "
+    "agreed rating generalization operator sensibility valency activity playing cries flies "
+    "dying lying skies sky owing formalize electricity hopefulness goodness COVID-19 p53 IL2ra"
+).split()
+
+
+def _text_corpus() -> list[str]:
+    """Texts for the fast-path check: the edge words, plus SciFact's first documents when
+    the shared data is beside the project."""
+    texts = [
+        " ".join(_STEM_EDGE_WORDS),
+        "Stability_of IL-2, the rate-limiting; (hoping) 5'-UTR x_y",
+        "Café–culture in Zürich: ﬁnal Ångström units, the Kelvin sign K, naïve ÉTUDES β-cells",
+    ]
+    corpus = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "corpus.jsonl"
+    if corpus.exists():
+        with corpus.open(encoding="utf-8") as lines:
+            for _, line in zip(range(300), lines, strict=False):
+                record = json.loads(line)
+                texts.append(f"{record.get('title', '')} {record['text']}")
+    return texts
+
+
+def test_the_ascii_fast_path_marks_exactly_what_full_tokenising_marks() -> None:
+    """Matcher.matches skips tokenising text without CJK whole; for queries made of each text's
+    own words (so every word is a term of some query) it must mark what tokenising every word
+    (the path CJK text takes) marks."""
+    compared = 0
+    for text in _text_corpus():
+        words = [t for _, _, t, cjk in token_spans(text) if not cjk]
+        for at in range(0, len(words), 7):
+            match = matcher(" ".join(words[at : at + 7]))
+            if match is None:
+                continue
+            assert match.matches(text) == match._any_matches(text), (text[:80], words[at : at + 7])
+            compared += 1
+    assert compared > 10
+
+
+def test_every_ascii_word_starts_with_its_stem_but_the_last_letter() -> None:
+    """The property the fast path stands on (search/snippets.py, _word_candidates)."""
+    words = {w for text in _text_corpus() for _, _, w, cjk in token_spans(text) if not cjk and w.isascii()}
+    broken = [(w, stem(w)) for w in words if not w.startswith(stem(w)[:-1] or stem(w))]
+    assert not broken
+    assert len(words) > 40
