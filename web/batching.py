@@ -18,12 +18,15 @@ from concurrent.futures import Future
 from search.searcher import SearchRequest, SearchResult
 
 Runner = Callable[[Sequence[SearchRequest]], list[SearchResult]]
-_Item = tuple[list[SearchRequest], "Future[list[SearchResult]]"]
+Build = Callable[[], Sequence[SearchRequest]]  # makes (validates) the requests, on the batcher's thread
+_Item = tuple[Build, "Future[list[SearchResult]]"]
+_Built = tuple[list[SearchRequest], "Future[list[SearchResult]]"]
 TOGETHER_MEMORY_S = 1.0  # after requests came together, wait for company this long
 
 
 class QueryBatcher:
-    """Collects requests from many threads and answers them in batches on one thread."""
+    """Collects requests from many threads (or an event loop) and answers them in batches on
+    one thread."""
 
     def __init__(self, run: Runner, window_s: float, max_batch: int = 64) -> None:
         self._run = run
@@ -36,9 +39,17 @@ class QueryBatcher:
 
     def submit(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
         """Blocks until these requests are answered; raises what answering them raised."""
+        given = list(requests)
+        return self.enqueue(lambda: given).result()
+
+    def enqueue(self, build: Build) -> Future[list[SearchResult]]:
+        """The future answer to the requests `build` makes. It is called on the batcher's thread,
+        so an async route hands over all the work (checking a query may open a new index
+        version) and awaits the future without blocking its event loop; what `build` raises
+        (a bad parameter) is that future's exception."""
         future: Future[list[SearchResult]] = Future()
-        self._queue.put((list(requests), future))
-        return future.result()
+        self._queue.put((build, future))
+        return future
 
     def close(self) -> None:
         self._queue.put(None)
@@ -50,19 +61,31 @@ class QueryBatcher:
             if first is None:
                 return
             batch, stop = self._collect(first)
-            self._answer(batch)
+            if batch:
+                self._answer(batch)
             if stop:
                 return
 
-    def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
+    @staticmethod
+    def _built(item: _Item) -> _Built | None:
+        build, future = item
+        try:
+            return list(build()), future
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+            future.set_exception(exc)
+            return None
+
+    def _collect(self, first: _Item) -> tuple[list[_Built], bool]:
         """`first`, whatever already waits behind it, and, if requests came together within
-        the last second, what arrives within the window.
+        the last second, what arrives within the window (requests that fail to build are
+        answered with their error at once and left out).
 
         A lone client (one query at a time, as a person typing) never waits for the window:
         its batches hold one request each, so each is answered at once.
         """
-        batch = [first]
-        size = len(first[0])
+        built = self._built(first)
+        batch = [built] if built else []
+        size = len(built[0]) if built else 0
         busy = time.monotonic() - self._last_together < TOGETHER_MEMORY_S
         deadline = time.monotonic() + (self.window_s if busy else 0.0)
         while size < self.max_batch:
@@ -73,13 +96,15 @@ class QueryBatcher:
                 break
             if item is None:
                 return batch, True
-            batch.append(item)
-            size += len(item[0])
+            built = self._built(item)
+            if built:
+                batch.append(built)
+                size += len(built[0])
         if len(batch) > 1:
             self._last_together = time.monotonic()
         return batch, False
 
-    def _answer(self, batch: list[_Item]) -> None:
+    def _answer(self, batch: list[_Built]) -> None:
         try:
             results = self._run([request for requests, _ in batch for request in requests])
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request thread(s)

@@ -6,12 +6,14 @@ Routes ask for these with `Depends`, so tests can swap any of them through
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from search.searcher import SearchRequest, SearchResult
 from search.service import SearchService
@@ -19,17 +21,19 @@ from web.batching import QueryBatcher
 from web.jobs import RebuildJobs
 
 
-def get_service(request: Request) -> SearchService:
+# The getters are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread
+# pool, and three such hops per search cost ~0.5 ms of the API's overhead (docs/decisions.md).
+async def get_service(request: Request) -> SearchService:
     return request.app.state.service
 
 
-def get_jobs(request: Request) -> RebuildJobs:
+async def get_jobs(request: Request) -> RebuildJobs:
     return request.app.state.jobs
 
 
 class QueryRunner:
-    """Answers validated requests, through the micro-batcher when one is running (`answer` is
-    the service's batch entry point, as the metrics observe it)."""
+    """Answers requests, through the micro-batcher when one is running (`answer` is the
+    service's batch entry point, as the metrics observe it)."""
 
     def __init__(
         self, answer: Callable[[Sequence[SearchRequest]], list[SearchResult]], batcher: QueryBatcher | None
@@ -38,19 +42,28 @@ class QueryRunner:
         self.batcher = batcher
 
     def __call__(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
+        """From a worker thread (a page's plain `def` route): blocks until answered."""
         if self.batcher is None:
             return self.answer(requests)
         return self.batcher.submit(requests)
 
+    async def built(self, build: Callable[[], Sequence[SearchRequest]]) -> list[SearchResult]:
+        """From an async route: the answers to the requests `build` makes (and checks), all of
+        it off the event loop. The API's search routes are async for this: a plain `def`
+        route cost two thread-pool hops a search (the call, then validating its answer)."""
+        if self.batcher is None:
+            return await run_in_threadpool(lambda: self.answer(build()))
+        return await asyncio.wrap_future(self.batcher.enqueue(build))
 
-def get_runner(request: Request) -> QueryRunner:
+
+async def get_runner(request: Request) -> QueryRunner:
     return QueryRunner(request.app.state.answer, request.app.state.batcher)
 
 
 _bearer = HTTPBearer(auto_error=False, description="server.api_token (or SEMSEARCH_API_TOKEN)")
 
 
-def require_token(
+async def require_token(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     """403 while no token is configured (the endpoint is off); 401 for a missing or wrong token."""
