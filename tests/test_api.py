@@ -628,6 +628,38 @@ def test_batcher_groups_concurrent_requests_and_isolates_failures() -> None:
     assert max(len(batch) for batch in seen) > 1  # some went together
 
 
+def test_a_request_that_fails_to_build_fails_alone_on_the_batchers_thread() -> None:
+    """Async routes hand the batcher a builder (it checks the query): a bad one's error is its
+    own future's, the requests batched beside it are answered, and the builder ran off the
+    caller's thread."""
+    answered: list[list[str]] = []
+    built_on: list[str] = []
+
+    def run(requests: list[SearchRequest]) -> list[SearchResult]:
+        answered.append([r.query for r in requests])
+        return [SearchResult(r.query, r.mode, 0.0, 0, []) for r in requests]
+
+    def builder(query: str) -> Callable[[], list[SearchRequest]]:
+        def build() -> list[SearchRequest]:
+            built_on.append(threading.current_thread().name)
+            if query == "bad":
+                raise QueryError("k must be between 1 and 100, got 0")
+            return [SearchRequest(query)]
+
+        return build
+
+    batcher = QueryBatcher(run, window_s=0.05)
+    try:
+        futures = {q: batcher.enqueue(builder(q)) for q in ["a", "bad", "b"]}
+        outcomes = {q: f.exception(5) or f.result(5)[0].query for q, f in futures.items()}
+    finally:
+        batcher.close()
+    assert isinstance(outcomes.pop("bad"), QueryError)
+    assert outcomes == {"a": "a", "b": "b"}
+    assert sorted(q for batch in answered for q in batch) == ["a", "b"]
+    assert set(built_on) == {"query-batcher"}
+
+
 def test_concurrent_http_queries_share_one_embedding_batch(shared_index: WebIndex) -> None:
     settings, _, _ = shared_index
     embedder = CountingEmbedder(delay=0.2)  # a slow model: queries pile up while it works
