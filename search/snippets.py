@@ -65,11 +65,13 @@ class Matcher:
 
     @cached_property
     def _candidate_words(self) -> list[str]:
-        """The words that may stem to a query stem, so text without CJK is not tokenised whole.
-        A Porter stem differs from a prefix of its word in at most its last letter ("happy" ->
-        "happi", "hoping" -> "hope"), so a word stemming to `s` starts with `s[:-1]`;
-        tests/test_snippets.py checks both over a corpus."""
-        prefixes = sorted({s[:-1] or s for s in self.stems if s.isascii()}, key=len)
+        """Prefixes of the words that may stem to a query stem, so text without CJK is not
+        tokenised whole. A Porter stem is a prefix of its word except that its last letter may
+        be one Porter wrote: "i" for "y" ("happy" -> "happi"), a restored "e" ("hoping" ->
+        "hope"), or the "l" of "-bility" ("stability" -> "stabl"). So a word stemming to `s`
+        starts with `s`, or with `s[:-1]` when `s` ends in one of those; tests/test_snippets.py
+        checks both over a corpus."""
+        prefixes = sorted({_stem_prefix(s) for s in self.stems if s.isascii()}, key=len)
         return [p for at, p in enumerate(prefixes) if not any(p.startswith(q) for q in prefixes[:at])]
 
     def _cjk(self, run: str, offset: int) -> list[Match]:
@@ -87,6 +89,11 @@ class Matcher:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         return [(start, end) for start, end, _ in self.matches(text)]
+
+
+def _stem_prefix(stem: str) -> str:
+    """What every word with this Porter stem starts with (Matcher._candidate_words)."""
+    return stem[:-1] if len(stem) > 1 and stem[-1] in "eil" else stem
 
 
 def matcher(query: str) -> Matcher | None:
