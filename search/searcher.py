@@ -12,6 +12,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Annotated, NamedTuple
 
@@ -29,6 +30,9 @@ from search.filters import Filters, to_sql
 from search.fusion import fuse_scores, fused_order
 from search.snippets import best_snippet, matcher
 
+# One worker for the dense side of hybrid queries, shared by every Searcher: searches are
+# serialised per service, and a second thread is all a 2-core query path can use.
+_SIDE_POOL = ThreadPoolExecutor(1, thread_name_prefix="dense-side")
 NAME_CACHE_SIZE = 200_000  # document ids remembered per open index version (~20 MB at most)
 EXACT_FILTERED_MAX = 50_000  # filtered sets this small are scored exactly (~10 ms at 384-d)
 
@@ -316,13 +320,16 @@ class Searcher:
     def _doc_names(self, doc_keys: Sequence[int]) -> dict[int, str]:
         """The document id of each version key, remembered: a key names one version forever
         (AUTOINCREMENT never reuses one), and looking up ~100 per side was a fifth of a search."""
-        names = self._names
-        missing = [key for key in doc_keys if key not in names]
-        if missing:
-            if len(names) + len(missing) > NAME_CACHE_SIZE:
-                names.clear()
-            names.update(self.index.store.doc_ids(missing))
-        return names
+        known = self._names
+        found = {key: known[key] for key in doc_keys if key in known}
+        missing = [key for key in doc_keys if key not in found]
+        if missing:  # both sides of a hybrid query ask at once: `found` is this call's own
+            fetched = self.index.store.doc_ids(missing)
+            found.update(fetched)
+            if len(known) + len(fetched) > NAME_CACHE_SIZE:
+                known.clear()
+            known.update(fetched)
+        return found
 
     def _keyword(
         self, query: str, need: int, filters: Filters, collapse: bool, min_score: float | None = None
@@ -364,9 +371,11 @@ class Searcher:
         self, request: SearchRequest, vector: np.ndarray
     ) -> tuple[tuple[list[_Ranked], int], tuple[list[_Ranked], int]]:
         depth = max(request.offset + request.k, self.settings.search.candidates)
-        dense = self._dense(vector, depth, request.filters, request.collapse)
+        # The two sides run at once: FAISS's scan and numpy's gathers release the GIL, so the
+        # dense side overlaps the keyword side's scoring (docs/decisions.md, "Hybrid's sides").
+        dense = _SIDE_POOL.submit(self._dense, vector, depth, request.filters, request.collapse)
         keyword = self._keyword(request.query, depth, request.filters, request.collapse)
-        return dense, keyword
+        return dense.result(), keyword
 
     def _hybrid(
         self, request: SearchRequest, vector: np.ndarray, need: int, dense_weight: float

@@ -106,6 +106,22 @@ def test_source_filter_restricts_every_mode(service: SearchService) -> None:
         assert hits and all("/sub/" in h.source for h in hits), mode
 
 
+@pytest.mark.parametrize("filters", [{}, {"source": "*/sub/*"}])
+def test_hybrid_sides_computed_at_once_equal_each_side_alone(service: SearchService, filters: dict) -> None:
+    """Hybrid runs its dense side on a worker thread beside the keyword side (both read the
+    catalog and the document-name cache): the lists must be exactly what each side gives alone,
+    with a cold name cache, for many queries in a row."""
+    searcher = service.searcher()
+    for query in ["cat", "the dog", "chases mice", "barn owl", "the", "sub"] * 3:
+        request = service.request(query, k=5, filters=filters)
+        vector = searcher.embed_queries([query])[query]
+        searcher._names.clear()
+        dense, keyword, _ = searcher.candidates(request, vector)
+        depth = searcher.settings.search.candidates
+        assert dense == searcher._dense(vector, depth, request.filters, True)[0], query
+        assert keyword == searcher._keyword(query, depth, request.filters, True)[0], query
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
