@@ -19,7 +19,7 @@ from indexer.layout import IndexLayout
 from indexer.maintenance import delete_documents
 from indexer.manifest import SegmentInfo
 from indexer.merge_policy import plan_full_compaction, plan_merges
-from indexer.pipeline import Indexer
+from indexer.pipeline import EMBED_BUFFER_BATCHES, Indexer
 from indexer.snapshot import IndexSnapshot
 from indexer.store import visible
 from search.service import SearchService
@@ -239,6 +239,11 @@ def test_bad_records_are_reported_and_the_rest_indexed(make_settings, tmp_path: 
         assert any(f"mixed.jsonl:{line}:" in w for w in warnings), (line, warnings)
 
 
+# A model batch this small makes the writer stage max(2 * EMBED_BUFFER_BATCHES, 64) = 64 chunks
+# at a time, so a few hundred records are several staged batches (KILL_AFTER_BATCHES uses it too).
+SMALL_BATCH = 2
+assert max(SMALL_BATCH * EMBED_BUFFER_BATCHES, 64) == 64
+
 KILL_AFTER_BATCHES = textwrap.dedent(
     """
     import os, signal, sys
@@ -254,7 +259,7 @@ KILL_AFTER_BATCHES = textwrap.dedent(
             seen.append(stage)
             if len(seen) == batches:
                 os.kill(os.getpid(), signal.SIGKILL)
-    settings = load_settings(None, {"index_dir": index_dir, "model.batch_size": 8})
+    settings = load_settings(None, {"index_dir": index_dir, "model.batch_size": 2})
     indexer = Indexer(settings, HashingEmbedder(), hook=kill)
     getattr(indexer, command)([Path(corpus)])
     """
@@ -264,8 +269,8 @@ KILL_AFTER_BATCHES = textwrap.dedent(
 @pytest.mark.parametrize("command", ["index", "rebuild"])
 def test_a_killed_run_resumes_without_re_embedding(make_settings, tmp_path: Path, command: str) -> None:
     corpus = tmp_path / "docs"
-    write_records(corpus / "big.jsonl", 0, 400)  # 400 chunks: batches of 64 chunks
-    settings = make_settings(model__batch_size=8)
+    write_records(corpus / "big.jsonl", 0, 400)  # 400 chunks: staged 64 at a time (see SMALL_BATCH)
+    settings = make_settings(model__batch_size=SMALL_BATCH)
     if command == "rebuild":
         (tmp_path / "old").mkdir()
         write_records(tmp_path / "old" / "x.jsonl", 9000, 5)
@@ -285,7 +290,7 @@ def test_a_killed_run_resumes_without_re_embedding(make_settings, tmp_path: Path
     report = getattr(Indexer(settings, embedder), command)([corpus])
     assert report.reused == 3 * 64 and embedder.embedded == 400 - 3 * 64, "finished batches reused"
     assert report.added == 400
-    clean = make_settings(index_dir=str(tmp_path / "clean"), model__batch_size=8)
+    clean = make_settings(index_dir=str(tmp_path / "clean"), model__batch_size=SMALL_BATCH)
     Indexer(clean, HashingEmbedder()).index([corpus])
     assert snapshot_state(settings.index_dir) == snapshot_state(clean.index_dir)
     assert rankings(settings, embedder, QUERIES, "hybrid") == rankings(clean, embedder, QUERIES, "hybrid")
@@ -294,7 +299,7 @@ def test_a_killed_run_resumes_without_re_embedding(make_settings, tmp_path: Path
 def test_a_killed_run_whose_files_changed_drops_stale_staging(make_settings, tmp_path: Path) -> None:
     corpus = tmp_path / "docs"
     write_records(corpus / "big.jsonl", 0, 300)
-    settings = make_settings(model__batch_size=8)
+    settings = make_settings(model__batch_size=SMALL_BATCH)
     proc = subprocess.run(
         [sys.executable, "-c", KILL_AFTER_BATCHES, str(settings.index_dir), str(corpus), "index", "2"],
         cwd=REPO,
