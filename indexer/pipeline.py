@@ -27,17 +27,17 @@ from indexer.maintenance import compact_index
 from indexer.manifest import SCHEMA_VERSION, ChunkingInfo, Manifest
 from indexer.snapshot import check_embedder
 from indexer.store import Store
-from indexer.writer import BuildHook, IndexReport, Progress, ProgressHandler, Warn, Writer
+from indexer.writer import (
+    BuildHook,
+    IndexReport,
+    Progress,
+    ProgressHandler,
+    Warn,
+    Writer,
+    embed_buffer_chunks,
+)
 
 __all__ = ["Indexer", "IndexReport", "Progress", "checked_roots"]
-
-
-# Chunks embedded per call, in model batches. One call sorts its chunks by length so a batch pads
-# little; short last chunks of documents only group well across many documents. SciFact's first
-# 1,000 documents, 2 threads, bare encode 41-45 s: 256 chunks a call embedded in 50.0 s (1.15x),
-# 512 in 46.1, 1024 in 42.7 (pipeline 1.04x), 2048 in 45.4. The cost: a kill loses up to this
-# many chunks' embedding (about 20 s here), which the next run redoes.
-EMBED_BUFFER_BATCHES = 32
 
 
 class Indexer:
@@ -56,9 +56,7 @@ class Indexer:
         self.settings = settings
         self.embedder = embedder
         # Chunks and embeds what the writer hands over; local unless given (indexer/ray_engine.py)
-        self.engine = engine or LocalEngine(
-            self.prepare, embedder, max(settings.model.batch_size * EMBED_BUFFER_BATCHES, 64)
-        )
+        self.engine = engine or LocalEngine(self.prepare, embedder, embed_buffer_chunks(settings))
         self.layout = IndexLayout(settings.index_dir)
         self.warn = warn
         self.progress = progress  # called with a Progress as the run goes (the CLI prints lines)

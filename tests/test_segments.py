@@ -19,9 +19,10 @@ from indexer.layout import IndexLayout
 from indexer.maintenance import delete_documents
 from indexer.manifest import SegmentInfo
 from indexer.merge_policy import plan_full_compaction, plan_merges
-from indexer.pipeline import EMBED_BUFFER_BATCHES, Indexer
+from indexer.pipeline import Indexer
 from indexer.snapshot import IndexSnapshot
 from indexer.store import visible
+from indexer.writer import embed_buffer_chunks
 from search.service import SearchService
 from tests.conftest import REPO
 
@@ -239,10 +240,9 @@ def test_bad_records_are_reported_and_the_rest_indexed(make_settings, tmp_path: 
         assert any(f"mixed.jsonl:{line}:" in w for w in warnings), (line, warnings)
 
 
-# A model batch this small makes the writer stage max(2 * EMBED_BUFFER_BATCHES, 64) = 64 chunks
-# at a time, so a few hundred records are several staged batches (KILL_AFTER_BATCHES uses it too).
+# A model batch this small makes the writer stage 64 chunks at a time (embed_buffer_chunks), so
+# a few hundred records are several staged batches (KILL_AFTER_BATCHES uses it too).
 SMALL_BATCH = 2
-assert max(SMALL_BATCH * EMBED_BUFFER_BATCHES, 64) == 64
 
 KILL_AFTER_BATCHES = textwrap.dedent(
     """
@@ -271,6 +271,7 @@ def test_a_killed_run_resumes_without_re_embedding(make_settings, tmp_path: Path
     corpus = tmp_path / "docs"
     write_records(corpus / "big.jsonl", 0, 400)  # 400 chunks: staged 64 at a time (see SMALL_BATCH)
     settings = make_settings(model__batch_size=SMALL_BATCH)
+    assert embed_buffer_chunks(settings) == 64
     if command == "rebuild":
         (tmp_path / "old").mkdir()
         write_records(tmp_path / "old" / "x.jsonl", 9000, 5)
