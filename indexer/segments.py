@@ -130,9 +130,8 @@ class Segment:
         n = len(self.ids)
         if not n:
             return np.zeros(len(ids), bool), np.zeros(len(ids), np.intp)
-        first = self._gapless_from()
-        if first >= 0:
-            rows = np.asarray(ids, dtype=np.int64) - first
+        if self._gapless_from() >= 0:
+            rows = self.rows_of(ids)
             held = (rows >= 0) & (rows < n)
             return held, np.where(held, rows, 0)
         rows = np.minimum(np.searchsorted(self.ids, ids), n - 1)

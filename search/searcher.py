@@ -12,7 +12,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Annotated, NamedTuple
 
@@ -374,7 +374,11 @@ class Searcher:
         # The two sides run at once: FAISS's scan and numpy's gathers release the GIL, so the
         # dense side overlaps the keyword side's scoring (docs/decisions.md, "Hybrid's sides").
         dense = _SIDE_POOL.submit(self._dense, vector, depth, request.filters, request.collapse)
-        keyword = self._keyword(request.query, depth, request.filters, request.collapse)
+        try:
+            keyword = self._keyword(request.query, depth, request.filters, request.collapse)
+        except BaseException:
+            wait([dense])  # the caller may close this index version once we return
+            raise
         return dense.result(), keyword
 
     def _hybrid(

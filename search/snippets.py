@@ -68,7 +68,7 @@ class Matcher:
         """Prefixes of the words that may stem to a query stem, so text without CJK is not
         tokenised whole. A Porter stem is a prefix of its word except that its last letter may
         be one Porter wrote: "i" for "y" ("happy" -> "happi"), a restored "e" ("hoping" ->
-        "hope"), or the "l" of "-bility" ("stability" -> "stabl"). So a word stemming to `s`
+        "hope"), or the "l" of "-bility" ("suitability" -> "suitabl"). So a word stemming to `s`
         starts with `s`, or with `s[:-1]` when `s` ends in one of those; tests/test_snippets.py
         checks both over a corpus."""
         prefixes = sorted({_stem_prefix(s) for s in self.stems if s.isascii()}, key=len)

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from search.searcher import SearchRequest, SearchResult
 from search.service import SearchService
-from web.batching import QueryBatcher
+from web.batching import Build, QueryBatcher
 from web.jobs import RebuildJobs
 
 
@@ -47,7 +47,7 @@ class QueryRunner:
             return self.answer(requests)
         return self.batcher.submit(requests)
 
-    async def built(self, build: Callable[[], Sequence[SearchRequest]]) -> list[SearchResult]:
+    async def built(self, build: Build) -> list[SearchResult]:
         """From an async route: the answers to the requests `build` makes (and checks), all of
         it off the event loop. The API's search routes are async for this: a plain `def`
         route cost two thread-pool hops a search (the call, then validating its answer)."""
