@@ -290,11 +290,15 @@ def describe(index: faiss.Index) -> str:
 def build_scanner(vectors: np.ndarray) -> faiss.Index:
     """An 8-bit scalar-quantised copy of a flat segment's vectors for the exhaustive scan (ids =
     row numbers). A quarter of the bytes to stream per query, decoded with SIMD: the scan of
-    40,000 384-d vectors drops from ~2.5 ms to well under 1 ms. Its scores are approximate; the
-    Searcher re-ranks what it returns on the full-precision vectors, with a candidate pool
-    several times the hits it keeps."""
+    40,000 384-d vectors drops from ~2.5 ms to about 1 ms. One range for every dimension
+    (QT_8bit_uniform) decodes a quarter faster than a range per dimension (0.97 vs 1.34 ms);
+    its scores are rougher (cosine off by up to 0.009 instead of 0.004), which the Searcher's
+    exact re-rank absorbs: it re-scores a pool several times the hits it keeps on the
+    full-precision vectors, and the exact top 100 stayed inside the top 400 either way."""
     dim = vectors.shape[1]
-    scanner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    scanner = faiss.IndexScalarQuantizer(
+        dim, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT
+    )
     scanner.train(_training_sample(np.asarray(vectors), 20_000))
     for start in range(0, len(vectors), 65536):  # bounded copies out of the memory map
         scanner.add(np.ascontiguousarray(vectors[start : start + 65536], dtype=np.float32))

@@ -52,6 +52,7 @@ class Segment:
     _scanner: faiss.Index | None = None
     _lengths: tuple[float, np.ndarray] | None = None  # (title weight, weighted row lengths)
     _live_length: tuple[float, float] | None = None
+    _norms: tuple[tuple[float, float, float, float], np.ndarray] | None = None  # see length_norms
     _first_id: int | None = None  # ids[0] when the ids run without gaps (rows_of is arithmetic); -1 if not
 
     @property
@@ -96,6 +97,15 @@ class Segment:
             lengths = postings.body_len.astype(np.float32) + title_weight * postings.title_len
             self._lengths = (title_weight, lengths.astype(np.float32))
         return self._lengths[1]
+
+    def length_norms(self, k1: float, b: float, title_weight: float, average: float) -> np.ndarray:
+        """Each row's BM25 length norm, k1 * (1 - b + b * length / average), cached: `average`
+        changes only with the collection, so one open version computes it once, not per term."""
+        key = (k1, b, title_weight, average)
+        if self._norms is None or self._norms[0] != key:
+            norms = k1 * (1.0 - b + b * self.row_lengths(title_weight) / average)
+            self._norms = (key, norms.astype(np.float32))
+        return self._norms[1]
 
     def live_length(self, title_weight: float) -> float:
         """Total keyword length of the rows not tombstoned."""
@@ -294,10 +304,15 @@ class SegmentSet:
     def count(self) -> int:
         return sum(s.info.live for s in self.segments)
 
-    def locate(self, ids: np.ndarray) -> Iterator[tuple[Segment, np.ndarray, np.ndarray]]:
+    def locate(self, ids: np.ndarray) -> Iterator[tuple[Segment, np.ndarray | slice, np.ndarray]]:
         """(segment, positions in `ids`, rows in the segment) for every stored id. Segments' id
         ranges may overlap (a resumed run publishes older staged ids after newer ones), so each
         segment is asked which ids it holds. Raises KeyError for an id no segment stores."""
+        if len(self.segments) == 1:  # the common case, without the bookkeeping (17k ids: 10x faster)
+            held, rows = self.segments[0].find(ids)
+            if held.all():
+                yield self.segments[0], slice(None), rows
+                return
         todo = np.ones(len(ids), dtype=bool)
         for segment in self.segments:
             if not todo.any():

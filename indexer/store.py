@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,6 +85,15 @@ class StoredChunk:
     ordinal: int
     start: int
     end: int
+    text: str
+
+
+class HitText(NamedTuple):
+    """What a search hit shows of one chunk: its text and its document's id, title and source."""
+
+    doc_id: str
+    title: str
+    source: str
     text: str
 
 
@@ -443,6 +452,20 @@ class Store:
             out.update((r[0], StoredChunk(*r)) for r in rows)
         return out
 
+    def hit_texts(self, chunk_ids: Iterable[int]) -> dict[int, HitText]:
+        """Each chunk's text with its own document version's id, title and source: one query
+        for a page of hits (chunks purged since are absent)."""
+        ids = list(chunk_ids)
+        out: dict[int, HitText] = {}
+        for part in _batches(ids):
+            rows = self.db.execute(
+                "SELECT c.id, d.id, d.title, d.source, c.text FROM chunks c "
+                f"JOIN documents d ON d.key = c.doc_key WHERE c.id IN ({_marks(part)})",  # noqa: S608
+                list(part),
+            )
+            out.update((r[0], HitText(*r[1:])) for r in rows)
+        return out
+
     def doc_ids(self, doc_keys: Sequence[int]) -> dict[int, str]:
         """The document id of each version key (keys purged since are absent)."""
         out: dict[int, str] = {}
@@ -453,6 +476,10 @@ class Store:
             )
             out.update(rows)
         return out
+
+    def visible_doc_ids(self, gen: int) -> Iterator[tuple[int, str]]:
+        """(version key, document id) of every document generation `gen` holds."""
+        return self.db.execute(f"SELECT key, id FROM documents d WHERE {visible(gen)}")  # noqa: S608
 
     def chunk_documents(self, chunk_ids: Sequence[int], gen: int) -> dict[int, str]:
         """chunk id -> document id, for the chunks generation `gen` holds (others are absent)."""

@@ -12,7 +12,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Annotated, NamedTuple
 
@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from indexer.analysis import cjk_fraction
+from indexer.ann import AnnHits
 from indexer.config import MODES, Mode, Settings
 from indexer.embedders import Embedder
 from indexer.errors import NotFound, QueryError
@@ -30,8 +31,8 @@ from search.filters import Filters, to_sql
 from search.fusion import fuse_scores, fused_order
 from search.snippets import best_snippet, matcher
 
-# One worker for the dense side of hybrid queries, shared by every Searcher: searches are
-# serialised per service, and a second thread is all a 2-core query path can use.
+# One worker for hybrid queries' ANN scans, shared by every Searcher: searches are serialised
+# per service, and a second thread is all a 2-core query path can use.
 _SIDE_POOL = ThreadPoolExecutor(1, thread_name_prefix="dense-side")
 NAME_CACHE_SIZE = 200_000  # document ids remembered per open index version (~20 MB at most)
 EXACT_FILTERED_MAX = 50_000  # filtered sets this small are scored exactly (~10 ms at 384-d)
@@ -142,8 +143,13 @@ class Searcher:
 
     # -- public -----------------------------------------------------------------------
     def warm(self) -> None:
-        """Run the ranking and presentation paths once (a unit vector, a one-word query, no
-        model call), so the first real query finds numpy, SQLite and FAISS warm."""
+        """Remember every document id (when they fit the name cache) and run the ranking and
+        presentation paths once (a unit vector, a one-word query, no model call), so the first
+        real query finds numpy, SQLite and FAISS warm."""
+        if self.index.manifest.documents <= NAME_CACHE_SIZE:
+            # Every id at once (~15 ms for 20k documents): otherwise the first query looks up
+            # ~200 one by one, ~1 ms, and it is a fresh process's only query (the CLI).
+            self._names.update(self.index.store.visible_doc_ids(self.generation))
         vector = np.zeros(self.index.vectors.dim, np.float32)
         vector[0] = 1.0
         request = SearchRequest("warm")
@@ -238,7 +244,9 @@ class Searcher:
             return self.index.manifest.documents if collapse else self.index.vectors.count()
         if not collapse or not len(ids):
             return len(ids)
-        keys = np.sort(self.index.segments.doc_keys(ids))  # np.unique's overhead was 4x this
+        # np.unique's overhead was 4x this sort. Stable is timsort, linear on the ascending runs
+        # that ids in row order give (a segment usually stores its documents in key order).
+        keys = np.sort(self.index.segments.doc_keys(ids), kind="stable")
         return 1 + int(np.count_nonzero(keys[1:] != keys[:-1]))
 
     def _dense(
@@ -248,9 +256,11 @@ class Searcher:
         filters: Filters,
         collapse: bool,
         min_score: float | None = None,
+        scan: Future[AnnHits] | None = None,
     ) -> tuple[list[_Ranked], int]:
         """The best `need` by cosine, and `total`: every document the filters let through has a
-        similarity, so all of them match; with `min_score`, those whose similarity reaches it."""
+        similarity, so all of them match; with `min_score`, those whose similarity reaches it.
+        `scan`: the first pool's ANN search, already started (`_scan_pool`)."""
         allowed = self._allowed(filters)
         vectors = self.index.vectors
         available = vectors.count() if allowed is None else len(allowed)
@@ -273,9 +283,10 @@ class Searcher:
                 if len(ranked) >= need or pool >= len(ids):
                     return ranked, total
                 pool *= 4
-        pool = min(available, max(need * self.settings.search.oversample, 16))
+        pool = self._first_pool(need, available)
         while True:
-            hits = vectors.search(vector[None, :], pool, allowed)
+            hits = scan.result() if scan is not None else vectors.search(vector[None, :], pool, allowed)
+            scan = None
             ids = hits.ids[0][hits.ids[0] >= 0]
             exact = vectors.vectors(ids) @ vector  # re-rank on full-precision vectors
             below = min_score is not None and bool((exact < np.float64(min_score)).any())
@@ -286,6 +297,10 @@ class Searcher:
             if pool >= available or (len(ranked) >= need and min_score is None) or below:
                 return ranked, counted if min_score is not None else self._count(allowed, collapse)
             pool = min(available, pool * 4)
+
+    def _first_pool(self, need: int, available: int) -> int:
+        """How many ANN candidates the dense side asks for first (it widens if they fall short)."""
+        return min(available, max(need * self.settings.search.oversample, 16))
 
     def _ranked(
         self, ids: np.ndarray, scores: np.ndarray, collapse: bool, need: int, side: str
@@ -305,31 +320,44 @@ class Searcher:
         if total > need:  # ties at the cut stay: the final order breaks them by doc id
             rest = order[need:]
             order = np.concatenate([order[:need], rest[scores[rest] == scores[order[need - 1]]]])
-        doc_keys, chunk_ids, kept_scores = keys[order].tolist(), ids[order].tolist(), scores[order].tolist()
-        names = self._doc_names(doc_keys)
-        ranked = []
-        for doc_key, chunk_id, score in zip(doc_keys, chunk_ids, kept_scores, strict=True):
-            name = names.get(doc_key)
-            if name is not None:  # None: purged while this (old) generation was still open
-                semantic, keyword = (score, None) if side == "semantic" else (None, score)
-                ranked.append(
-                    _Ranked(name if collapse else str(chunk_id), name, chunk_id, score, semantic, keyword)
-                )
-        return _best_first(ranked), total
+        kept = scores[order]
+        chunk_ids, kept_scores = ids[order].tolist(), kept.tolist()
+        semantic = side == "semantic"
+        ranked = [
+            _Ranked(
+                name if collapse else str(chunk_id),
+                name,
+                chunk_id,
+                score,
+                *((score, None) if semantic else (None, score)),
+            )
+            for name, chunk_id, score in zip(
+                self._doc_names(keys[order].tolist()), chunk_ids, kept_scores, strict=True
+            )
+            if name is not None  # None: purged while this (old) generation was still open
+        ]
+        # In (score, chunk id) order already; only equal scores need their document ids compared.
+        tied = len(kept) > 1 and bool((kept[1:] == kept[:-1]).any())
+        return (_best_first(ranked) if tied else ranked), total
 
-    def _doc_names(self, doc_keys: Sequence[int]) -> dict[int, str]:
-        """The document id of each version key, remembered: a key names one version forever
-        (AUTOINCREMENT never reuses one), and looking up ~100 per side was a fifth of a search."""
+    def _doc_names(self, doc_keys: list[int]) -> list[str | None]:
+        """The document id of each version key (None: purged since), remembered: a key names
+        one version forever (AUTOINCREMENT never reuses one), and looking up ~100 per side was a
+        fifth of a search. Called on the searching thread only."""
         known = self._names
-        found = {key: known[key] for key in doc_keys if key in known}
-        missing = [key for key in doc_keys if key not in found]
-        if missing:  # both sides of a hybrid query ask at once: `found` is this call's own
-            fetched = self.index.store.doc_ids(missing)
-            found.update(fetched)
+        names = [known.get(key) for key in doc_keys]
+        if None in names:
+            fetched = self.index.store.doc_ids(
+                [key for key, name in zip(doc_keys, names, strict=True) if name is None]
+            )
             if len(known) + len(fetched) > NAME_CACHE_SIZE:
                 known.clear()
             known.update(fetched)
-        return found
+            names = [
+                name if name is not None else fetched.get(key)
+                for key, name in zip(doc_keys, names, strict=True)
+            ]
+        return names
 
     def _keyword(
         self, query: str, need: int, filters: Filters, collapse: bool, min_score: float | None = None
@@ -371,15 +399,23 @@ class Searcher:
         self, request: SearchRequest, vector: np.ndarray
     ) -> tuple[tuple[list[_Ranked], int], tuple[list[_Ranked], int]]:
         depth = max(request.offset + request.k, self.settings.search.candidates)
-        # The two sides run at once: FAISS's scan and numpy's gathers release the GIL, so the
-        # dense side overlaps the keyword side's scoring (docs/decisions.md, "Hybrid's sides").
-        dense = _SIDE_POOL.submit(self._dense, vector, depth, request.filters, request.collapse)
+        # The ANN scan runs on a worker thread while this one scores BM25: FAISS releases the
+        # GIL, so the two overlap. Only the scan: the dense side's Python (re-rank, collapse)
+        # runs here after BM25, because two threads taking turns at the GIL each waited for the
+        # other (docs/decisions.md, "Hybrid's sides"). Filtered queries scan the allowed set
+        # exactly, after BM25.
+        scan = None
+        if not request.filters:
+            vectors = self.index.vectors
+            pool = self._first_pool(depth, vectors.count())
+            scan = _SIDE_POOL.submit(vectors.search, vector[None, :], pool)
         try:
             keyword = self._keyword(request.query, depth, request.filters, request.collapse)
         except BaseException:
-            wait([dense])  # the caller may close this index version once we return
+            if scan is not None:
+                wait([scan])  # the caller may close this index version once we return
             raise
-        return dense.result(), keyword
+        return self._dense(vector, depth, request.filters, request.collapse, scan=scan), keyword
 
     def _hybrid(
         self, request: SearchRequest, vector: np.ndarray, need: int, dense_weight: float
@@ -422,24 +458,24 @@ class Searcher:
     def _hits(self, page: Sequence[_Ranked], query: str) -> list[Hit]:
         """Hits with their snippets: from whichever of the hit's candidate chunks shows most of
         the query (search/snippets.py); `chunk_id` names the chunk the snippet came from."""
-        store = self.index.store
-        chunks = store.chunks(c for r in page for c in (r.chunk_id, r.other_chunk) if c is not None)
-        docs = store.documents((r.doc_id for r in page), self.generation)
+        texts = self.index.store.hit_texts(
+            c for r in page for c in (r.chunk_id, r.other_chunk) if c is not None
+        )
         width = self.settings.search.snippet_chars
         match = matcher(query)
         hits = []
         for r in page:
-            candidates = [c for c in (r.chunk_id, r.other_chunk) if c is not None and c in chunks]
-            if not candidates or r.doc_id not in docs:
+            candidates = [c for c in (r.chunk_id, r.other_chunk) if c is not None and c in texts]
+            if not candidates:
                 continue  # purged while this (old) generation was still open
-            at, snippet = best_snippet([chunks[c].text for c in candidates], match, width)
-            doc = docs[r.doc_id]
+            at, snippet = best_snippet([texts[c].text for c in candidates], match, width)
+            shown = texts[candidates[at]]
             hits.append(
                 Hit(
                     r.doc_id,
                     candidates[at],
-                    doc.title,
-                    doc.source,
+                    shown.title,
+                    shown.source,
                     round(r.score, 6),
                     snippet.text,
                     snippet.highlights,

@@ -108,9 +108,9 @@ def test_source_filter_restricts_every_mode(service: SearchService) -> None:
 
 @pytest.mark.parametrize("filters", [{}, {"source": "*/sub/*"}])
 def test_hybrid_sides_computed_at_once_equal_each_side_alone(service: SearchService, filters: dict) -> None:
-    """Hybrid runs its dense side on a worker thread beside the keyword side (both read the
-    catalog and the document-name cache): the lists must be exactly what each side gives alone,
-    with a cold name cache, for many queries in a row."""
+    """Hybrid starts its ANN scan on a worker thread before scoring BM25 and finishes the dense
+    side with that scan's hits: the lists must be exactly what each side gives alone, with a
+    cold name cache, for many queries in a row (filtered queries take the sequential path)."""
     searcher = service.searcher()
     for query in ["cat", "the dog", "chases mice", "barn owl", "the", "sub"] * 3:
         request = service.request(query, k=5, filters=filters)
