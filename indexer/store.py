@@ -417,20 +417,21 @@ class Store:
     def document(self, doc_id: str, gen: int) -> StoredDocument | None:
         return self.documents([doc_id], gen, with_text=True).get(doc_id)
 
+    def _select_in(self, sql: str, items: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+        """The rows of `sql`, whose `{marks}` is an IN list, over `items` in bounded batches."""
+        for part in _batches(list(items)):
+            yield from self.db.execute(sql.format(marks=_marks(part)), list(part))
+
     def documents(
         self, doc_ids: Iterable[str], gen: int, with_text: bool = False
     ) -> dict[str, StoredDocument]:
-        ids = list(dict.fromkeys(doc_ids))
         text = "text" if with_text else "''"
-        out: dict[str, StoredDocument] = {}
-        for part in _batches(ids):
-            rows = self.db.execute(
-                f"SELECT id, source, origin, title, content_hash, modified, metadata, {text} "
-                f"FROM documents d WHERE id IN ({_marks(part)}) AND {visible(gen)}",  # noqa: S608
-                list(part),
-            )
-            out.update((r[0], StoredDocument(*r[:6], json.loads(r[6]), r[7])) for r in rows)
-        return out
+        rows = self._select_in(
+            f"SELECT id, source, origin, title, content_hash, modified, metadata, {text} "
+            f"FROM documents d WHERE id IN ({{marks}}) AND {visible(gen)}",  # noqa: S608
+            dict.fromkeys(doc_ids),
+        )
+        return {r[0]: StoredDocument(*r[:6], json.loads(r[6]), r[7]) for r in rows}
 
     def chunks_of(self, doc_id: str, gen: int) -> list[StoredChunk]:
         rows = self.db.execute(
@@ -441,41 +442,26 @@ class Store:
         return [StoredChunk(*r) for r in rows]
 
     def chunks(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
-        ids = list(chunk_ids)
-        out: dict[int, StoredChunk] = {}
-        for part in _batches(ids):
-            rows = self.db.execute(
-                'SELECT c.id, d.id, c.ordinal, c.start, c."end", c.text FROM chunks c '
-                f"JOIN documents d ON d.key = c.doc_key WHERE c.id IN ({_marks(part)})",  # noqa: S608
-                list(part),
-            )
-            out.update((r[0], StoredChunk(*r)) for r in rows)
-        return out
+        rows = self._select_in(
+            'SELECT c.id, d.id, c.ordinal, c.start, c."end", c.text FROM chunks c '
+            "JOIN documents d ON d.key = c.doc_key WHERE c.id IN ({marks})",
+            chunk_ids,
+        )
+        return {r[0]: StoredChunk(*r) for r in rows}
 
     def hit_texts(self, chunk_ids: Iterable[int]) -> dict[int, HitText]:
         """Each chunk's text with its own document version's id, title and source: one query
         for a page of hits (chunks purged since are absent)."""
-        ids = list(chunk_ids)
-        out: dict[int, HitText] = {}
-        for part in _batches(ids):
-            rows = self.db.execute(
-                "SELECT c.id, d.id, d.title, d.source, c.text FROM chunks c "
-                f"JOIN documents d ON d.key = c.doc_key WHERE c.id IN ({_marks(part)})",  # noqa: S608
-                list(part),
-            )
-            out.update((r[0], HitText(*r[1:])) for r in rows)
-        return out
+        rows = self._select_in(
+            "SELECT c.id, d.id, d.title, d.source, c.text FROM chunks c "
+            "JOIN documents d ON d.key = c.doc_key WHERE c.id IN ({marks})",
+            chunk_ids,
+        )
+        return {r[0]: HitText(*r[1:]) for r in rows}
 
     def doc_ids(self, doc_keys: Sequence[int]) -> dict[int, str]:
         """The document id of each version key (keys purged since are absent)."""
-        out: dict[int, str] = {}
-        for part in _batches(list(doc_keys)):
-            rows = self.db.execute(
-                f"SELECT key, id FROM documents WHERE key IN ({_marks(part)})",  # noqa: S608
-                list(part),
-            )
-            out.update(rows)
-        return out
+        return dict(self._select_in("SELECT key, id FROM documents WHERE key IN ({marks})", doc_keys))
 
     def visible_doc_ids(self, gen: int) -> Iterator[tuple[int, str]]:
         """(version key, document id) of every document generation `gen` holds."""
@@ -483,15 +469,12 @@ class Store:
 
     def chunk_documents(self, chunk_ids: Sequence[int], gen: int) -> dict[int, str]:
         """chunk id -> document id, for the chunks generation `gen` holds (others are absent)."""
-        out: dict[int, str] = {}
-        for part in _batches(list(chunk_ids)):
-            rows = self.db.execute(
-                f"SELECT c.id, d.id FROM chunks c JOIN documents d ON d.key = c.doc_key "
-                f"WHERE c.id IN ({_marks(part)}) AND {visible(gen)}",  # noqa: S608
-                list(part),
-            )
-            out.update((int(r[0]), r[1]) for r in rows)
-        return out
+        rows = self._select_in(
+            "SELECT c.id, d.id FROM chunks c JOIN documents d ON d.key = c.doc_key "
+            f"WHERE c.id IN ({{marks}}) AND {visible(gen)}",  # noqa: S608
+            chunk_ids,
+        )
+        return {int(r[0]): r[1] for r in rows}
 
     def metadata_fields(self, gen: int) -> list[str]:
         """Every metadata key present in some document (the filterable fields)."""

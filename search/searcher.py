@@ -33,7 +33,7 @@ from search.snippets import best_snippet, matcher
 
 # One worker for hybrid queries' ANN scans, shared by every Searcher: searches are serialised
 # per service, and a second thread is all a 2-core query path can use.
-_SIDE_POOL = ThreadPoolExecutor(1, thread_name_prefix="dense-side")
+_SIDE_POOL = ThreadPoolExecutor(1, thread_name_prefix="ann-scan")
 NAME_CACHE_SIZE = 200_000  # document ids remembered per open index version (~20 MB at most)
 EXACT_FILTERED_MAX = 50_000  # filtered sets this small are scored exactly (~10 ms at 384-d)
 
@@ -260,7 +260,7 @@ class Searcher:
     ) -> tuple[list[_Ranked], int]:
         """The best `need` by cosine, and `total`: every document the filters let through has a
         similarity, so all of them match; with `min_score`, those whose similarity reaches it.
-        `scan`: the first pool's ANN search, already started (`_scan_pool`)."""
+        `scan`: the first pool's ANN search, already started (`_candidates`)."""
         allowed = self._allowed(filters)
         vectors = self.index.vectors
         available = vectors.count() if allowed is None else len(allowed)

@@ -259,11 +259,11 @@ KILL_AFTER_BATCHES = textwrap.dedent(
             seen.append(stage)
             if len(seen) == batches:
                 os.kill(os.getpid(), signal.SIGKILL)
-    settings = load_settings(None, {"index_dir": index_dir, "model.batch_size": 2})
+    settings = load_settings(None, {"index_dir": index_dir, "model.batch_size": SMALL_BATCH})
     indexer = Indexer(settings, HashingEmbedder(), hook=kill)
     getattr(indexer, command)([Path(corpus)])
     """
-)
+).replace("SMALL_BATCH", str(SMALL_BATCH))  # the child process's batch size is the tests'
 
 
 @pytest.mark.parametrize("command", ["index", "rebuild"])
